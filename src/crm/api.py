@@ -1,0 +1,138 @@
+"""The JSON API: /api/v1/…, documented at /api/docs from /api/openapi.json.
+
+Every operation requires authentication: a personal API token (``Authorization: Bearer``) or the
+UI's session (with CSRF on unsafe methods). Routers of every app are mounted here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from crm.core.api import BearerToken, SessionAuth, error_body
+from crm.core.errors import DomainError
+
+api = NinjaAPI(
+    title="CRM API",
+    version="1",
+    description=(
+        "The CRM's JSON API. Authenticate with `Authorization: Bearer <token>` (create a token "
+        "under Account → API tokens, or `crm token create --user LOGIN`). Lists take `page`, "
+        "`page_size` (≤ 200) and `sort`; errors have the shape `{code, message, errors}`; "
+        "messages follow `Accept-Language` (zh-Hans default, en)."
+    ),
+    auth=[BearerToken(), SessionAuth()],
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+def _respond(request: HttpRequest, status: int, body: dict[str, Any]) -> HttpResponse:
+    return api.create_response(request, body, status=status)
+
+
+@api.exception_handler(DomainError)
+def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return _respond(request, exc.status, error_body(exc.code, exc.message, exc.field_errors))
+
+
+def _loc_to_field(loc: Any) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "payload", "filters", "data")]
+    return ".".join(parts) or "__all__"
+
+
+@api.exception_handler(NinjaValidationError)
+def validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    fields: dict[str, list[str]] = {}
+    for err in exc.errors:
+        fields.setdefault(_loc_to_field(err.get("loc", ())), []).append(
+            _translate_pydantic(err))
+    return _respond(request, 422, error_body("validation_error", _("Please correct the errors below."), fields))
+
+
+def _translate_pydantic(err: dict[str, Any]) -> str:
+    """Pydantic's messages are English; give the common ones a translated text."""
+    kind = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    messages = {
+        "missing": _("This field is required."),
+        "string_too_short": _("Too short."),
+        "string_too_long": _("Too long (at most %(n)s characters).") % {"n": ctx.get("max_length", "")},
+        "int_parsing": _("Enter a whole number."),
+        "decimal_parsing": _("Enter a number."),
+        "float_parsing": _("Enter a number."),
+        "bool_parsing": _("Enter true or false."),
+        "date_from_datetime_parsing": _("Enter a valid date (YYYY-MM-DD)."),
+        "date_parsing": _("Enter a valid date (YYYY-MM-DD)."),
+        "datetime_parsing": _("Enter a valid date and time."),
+        "greater_than_equal": _("Must be at least %(n)s.") % {"n": ctx.get("ge", "")},
+        "less_than_equal": _("Must be at most %(n)s.") % {"n": ctx.get("le", "")},
+        "enum": _("Choose one of: %(v)s.") % {"v": ctx.get("expected", "")},
+        "literal_error": _("Choose one of: %(v)s.") % {"v": ctx.get("expected", "")},
+        "json_invalid": _("The request body is not valid JSON."),
+        "model_attributes_type": _("The request body must be a JSON object."),
+        "dict_type": _("The request body must be a JSON object."),
+        "list_type": _("Enter a list."),
+        "string_type": _("Enter text."),
+        "int_type": _("Enter a whole number."),
+        "value_error": str(err.get("msg", "")).removeprefix("Value error, "),
+    }
+    return str(messages.get(kind, err.get("msg", _("Invalid value."))))
+
+
+@api.exception_handler(AuthenticationError)
+def auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _respond(request, 401, error_body("not_authenticated", _("Authentication required: log in or send a valid API token.")))
+
+
+@api.exception_handler(AuthorizationError)
+def authz_error(request: HttpRequest, exc: AuthorizationError) -> HttpResponse:
+    return _respond(request, 403, error_body("permission_denied", _("You do not have permission to do this.")))
+
+
+@api.exception_handler(Http404)
+def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _respond(request, 404, error_body("not_found", _("The record was not found.")))
+
+
+@api.exception_handler(DjangoPermissionDenied)
+def forbidden(request: HttpRequest, exc: DjangoPermissionDenied) -> HttpResponse:
+    return _respond(request, 403, error_body("permission_denied", _("You do not have permission to do this.")))
+
+
+@api.exception_handler(DjangoValidationError)
+def django_validation(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    fields = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+    return _respond(request, 400, error_body("validation_error", _("Please correct the errors below."), fields))
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    codes = {400: "bad_request", 401: "not_authenticated", 403: "permission_denied",
+             404: "not_found", 405: "method_not_allowed", 409: "conflict", 429: "throttled"}
+    return _respond(request, exc.status_code, error_body(codes.get(exc.status_code, "error"), exc.message))
+
+
+@api.exception_handler(Exception)
+def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    import logging
+
+    logging.getLogger("crm.api").exception("unhandled API error")
+    return _respond(request, 500, error_body("server_error", _("Something went wrong on our side. The error has been logged.")))
+
+
+def mount_routers() -> None:
+    """Mount every app's router under /api/v1/<app>/ (called once, from crm.urls)."""
+    from crm.core.api_routes import router as core_router
+    from crm.org.api import router as org_router
+
+    api.add_router("/v1/org/", org_router, tags=["org"])
+    api.add_router("/v1/core/", core_router, tags=["core"])

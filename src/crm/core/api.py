@@ -1,0 +1,131 @@
+"""API conventions shared by every router: authentication, errors, pagination, sorting.
+
+Lists answer ``{"items": [...], "count": n, "page": p, "page_size": s}`` and accept
+``?page=&page_size=`` (at most 200) and ``?sort=field,-other`` over the fields each endpoint allows.
+Errors answer ``{"code": "...", "message": "...", "errors": [{"field": "...", "message": "..."}]}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Field, Schema
+from ninja.pagination import PaginationBase
+from ninja.security import APIKeyCookie, HttpBearer
+
+from .errors import ValidationFailed
+from .scoping import get_scoped_or_404
+
+
+class FieldError(Schema):
+    field: str
+    message: str
+
+
+class ErrorOut(Schema):
+    code: str
+    message: str
+    errors: list[FieldError] = []
+
+
+def error_body(code: str, message: Any, field_errors: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+    errors = [{"field": f, "message": str(m)} for f, msgs in (field_errors or {}).items() for m in msgs]
+    return {"code": code, "message": str(message), "errors": errors}
+
+
+class BearerToken(HttpBearer):
+    """``Authorization: Bearer <token>`` with a personal API token."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        from crm.org.middleware import bind_request
+        from crm.org.services import user_for_token
+
+        user = user_for_token(token)
+        if user is None:
+            return None
+        request.user = user
+        bind_request(request, user)
+        return user
+
+
+class SessionAuth(APIKeyCookie):
+    """The UI's own session cookie; unsafe methods need the CSRF token (X-CSRFToken)."""
+
+    param_name = "sessionid"
+
+    def __init__(self) -> None:
+        super().__init__(csrf=True)
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and user.is_active and user.org_id:
+            return user
+        return None
+
+
+class PageQuery(Schema):
+    page: int = Field(1, ge=1, description="Page number, from 1")
+    page_size: int = Field(50, ge=1, le=200, description="Rows per page (at most 200)")
+
+
+class Paginated(PaginationBase):
+    """Page-number pagination with the total count; used by every list endpoint."""
+
+    class Input(Schema):
+        page: int = Field(1, ge=1)
+        page_size: int = Field(50, ge=1, le=200)
+
+    class Output(Schema):
+        items: list[Any]
+        count: int
+        page: int
+        page_size: int
+
+    items_attribute = "items"
+
+    def paginate_queryset(self, queryset: Any, pagination: Any, **params: Any) -> dict[str, Any]:
+        page, size = pagination.page, pagination.page_size
+        offset = (page - 1) * size
+        return {
+            "items": list(queryset[offset: offset + size]),
+            "count": queryset.count() if isinstance(queryset, QuerySet) else len(queryset),
+            "page": page,
+            "page_size": size,
+        }
+
+
+def apply_sort(qs: QuerySet, sort: str | None, allowed: dict[str, str], default: list[str]) -> QuerySet:
+    """Order ``qs`` by ``?sort=a,-b``; ``allowed`` maps public names to model lookups.
+
+    An unknown field answers 400 with the list of allowed ones; ``id`` breaks ties.
+    """
+    if not sort:
+        return qs.order_by(*default)
+    ordering: list[str] = []
+    for part in sort.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        desc = part.startswith("-")
+        name = part.lstrip("-+")
+        if name not in allowed:
+            raise ValidationFailed(
+                _("Cannot sort by “%(name)s”. Allowed: %(allowed)s.")
+                % {"name": name, "allowed": ", ".join(sorted(allowed))},
+                field_errors={"sort": [_("Unknown sort field: %(name)s") % {"name": name}]},
+            )
+        ordering.append(("-" if desc else "") + allowed[name])
+    ordering.append("-pk" if ordering and ordering[-1].startswith("-") else "pk")
+    return qs.order_by(*ordering)
+
+
+def scoped(request: HttpRequest, model: Any, action: str = "view") -> QuerySet:
+    """The rows of ``model`` the request's user may ``action``: every API read starts here."""
+    return model._default_manager.visible_to(request.user, action)
+
+
+def scoped_get(request: HttpRequest, model: Any, pk: Any, action: str = "view") -> Any:
+    return get_scoped_or_404(model, request.user, pk, action)

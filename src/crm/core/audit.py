@@ -1,0 +1,92 @@
+"""Writing and reading the event stream (audit trail and outbox).
+
+Services call :func:`record` in the same transaction as their change. :func:`snapshot` and
+:func:`diff` turn model state into the ``changes`` mapping ``field -> [old, new]``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+
+from .context import job_label_var, request_id_var
+from .models import Event
+
+
+def to_json(value: Any) -> Any:
+    """A JSON-safe rendering of a field value (money stays exact as a string)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, models.Model):
+        return value.pk
+    if isinstance(value, list | tuple | set):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    return str(value)
+
+
+def snapshot(obj: models.Model, fields: Iterable[str] | None = None) -> dict[str, Any]:
+    """Concrete field values of ``obj`` (foreign keys as ids), for before/after comparison."""
+    result: dict[str, Any] = {}
+    for field in obj._meta.concrete_fields:
+        if fields is not None and field.name not in fields:
+            continue
+        if field.name in {"created_at", "updated_at", "password", "version"}:
+            continue
+        result[field.name] = to_json(getattr(obj, field.attname))
+    return result
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """``field -> [old, new]`` for every field whose value changed."""
+    keys = set(before) | set(after)
+    return {
+        k: [before.get(k), after.get(k)] for k in sorted(keys) if before.get(k) != after.get(k)
+    }
+
+
+def record(
+    *,
+    actor: Any,
+    obj: models.Model,
+    verb: str,
+    changes: dict[str, list[Any]] | None = None,
+    data: dict[str, Any] | None = None,
+    org_id: int | None = None,
+) -> Event:
+    """Append one event for ``obj``. Call inside the service's transaction."""
+    actor_user = actor if getattr(actor, "pk", None) and getattr(actor, "is_authenticated", False) else None
+    return Event.objects.create(
+        org_id=org_id or obj.org_id,  # type: ignore[attr-defined]
+        actor=actor_user,
+        actor_label=job_label_var.get() or ("" if actor_user else "system"),
+        verb=verb,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:200],
+        changes=to_json(changes or {}),
+        data=to_json(data or {}),
+        request_id=request_id_var.get(),
+    )
+
+
+def record_created(*, actor: Any, obj: models.Model, verb: str = "created") -> Event:
+    """An event whose changes list every initial value as ``[None, value]``."""
+    return record(actor=actor, obj=obj, verb=verb, changes=diff({}, snapshot(obj)))
+
+
+def history_for(obj: models.Model) -> models.QuerySet[Event]:
+    """Events of one record. The caller must already have checked that the user sees ``obj``."""
+    return Event.objects.filter(org_id=obj.org_id).for_object(obj).select_related("actor")  # type: ignore[attr-defined]

@@ -1,0 +1,46 @@
+"""Extension points that later modules register into, so the base layer imports no domain app.
+
+- ``ownership_transfers``: when a user is deactivated, each registered function moves that
+  user's records to a colleague: ``fn(actor=..., from_user=..., to_user=...) -> int`` (count).
+- ``record_sections``: sections of a record page (the customer 360 view and others),
+  keyed by model label: ``(order, title, template, context_fn)``.
+- ``search_providers``: global search in the top bar: ``fn(user, text, limit) -> list[dict]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+TransferFn = Callable[..., int]
+ownership_transfers: list[tuple[str, TransferFn]] = []
+search_providers: list[Callable[..., list[dict[str, Any]]]] = []
+
+
+@dataclass(order=True)
+class Section:
+    order: int
+    key: str = field(compare=False)
+    title: Any = field(compare=False)
+    template: str = field(compare=False)
+    context: Callable[..., dict[str, Any]] = field(compare=False)
+
+
+record_sections: dict[str, list[Section]] = {}
+
+
+def register_ownership_transfer(label: str, fn: TransferFn) -> None:
+    if all(existing != label for existing, _fn in ownership_transfers):
+        ownership_transfers.append((label, fn))
+
+
+def register_section(model_label: str, section: Section) -> None:
+    sections = record_sections.setdefault(model_label, [])
+    sections[:] = [s for s in sections if s.key != section.key] + [section]
+    sections.sort()
+
+
+def register_search(fn: Callable[..., list[dict[str, Any]]]) -> None:
+    if fn not in search_providers:
+        search_providers.append(fn)

@@ -1,0 +1,190 @@
+"""The scoped query layer: the one place where tenancy and data scopes are applied.
+
+Every business model inherits :class:`ScopedModel` and declares ``scope = ScopeFields(...)`` and
+``scope_module`` (the permission module, e.g. ``"customers"``). Reads go through
+``Model.objects.visible_to(user, action)``; single records through :func:`get_scoped_or_404`.
+
+A record is visible to a user when it belongs to the user's organisation, one of the user's roles
+grants ``module:action``, and its owner is inside that role's data scope (own, department,
+department and below, all, chosen departments), or the user is a collaborator on it.
+Several roles combine with OR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Self
+
+from django.db import models
+from django.db.models import Q
+
+from .errors import NotFound
+
+if TYPE_CHECKING:
+    from crm.org.models import User
+
+
+class DataScope(models.TextChoices):
+    """How far a role sees: the owner of a record must fall inside it."""
+
+    SELF = "self", "own records"
+    DEPT = "dept", "own department"
+    DEPT_TREE = "dept_tree", "department and below"
+    ALL = "all", "whole organisation"
+    CUSTOM = "custom", "chosen departments"
+
+
+@dataclass(frozen=True)
+class ScopeFields:
+    """How a model's rows relate to people.
+
+    owner:      lookup to the owning user (``"owner"``); None for organisation-wide models.
+    shared:     many-to-many lookup to users who also see the row (collaborators).
+    via:        delegate to a parent's scope (``ScopeFields(via="quote")`` on a quote line).
+    org_wide:   every member of the organisation with the module permission sees every row.
+    personal:   only the owner sees the row, whatever the roles (notifications, own tokens).
+    extra:      a callable ``(user) -> Q`` ORed in (e.g. public-pool rows without an owner).
+    """
+
+    owner: str | None = "owner"
+    shared: str | None = None
+    via: str | None = None
+    org_wide: bool = False
+    personal: bool = False
+    extra: Callable[[User], Q] | None = None
+
+
+def _prefix_q(q: Q, prefix: str) -> Q:
+    """Return ``q`` with every lookup prefixed by ``prefix__`` (to reach a parent's fields)."""
+    clone = Q()
+    clone.connector, clone.negated = q.connector, q.negated
+    for child in q.children:
+        if isinstance(child, Q):
+            clone.children.append(_prefix_q(child, prefix))
+        else:
+            key, value = child
+            clone.children.append((f"{prefix}__{key}", value))
+    return clone
+
+
+def _owner_q(user: User, owner: str, role_scope: str, departments: list[Any]) -> Q | None:
+    """The rows a single role sees through ownership. None means: every row of the org."""
+    if role_scope == DataScope.ALL:
+        return None
+    if role_scope == DataScope.SELF:
+        return Q(**{f"{owner}_id": user.pk})
+    if role_scope == DataScope.DEPT:
+        return Q(**{f"{owner}__department_id": user.department_id}) if user.department_id else (
+            Q(**{f"{owner}_id": user.pk})
+        )
+    if role_scope == DataScope.DEPT_TREE:
+        dept = user.department
+        if dept is None:
+            return Q(**{f"{owner}_id": user.pk})
+        return Q(**{f"{owner}__department__path__startswith": dept.path})
+    if role_scope == DataScope.CUSTOM:
+        paths = [d.path for d in departments]
+        q = Q(**{f"{owner}_id": user.pk})
+        for path in paths:
+            q |= Q(**{f"{owner}__department__path__startswith": path})
+        return q
+    return Q(**{f"{owner}_id": user.pk})
+
+
+class _Unrestricted:
+    """Marker: the user sees every row of their organisation."""
+
+
+UNRESTRICTED = _Unrestricted()
+
+
+def scope_q(user: User, model: type[models.Model], action: str) -> Q | _Unrestricted | None:
+    """Compile the visibility rule of ``user`` for ``model`` and ``action``.
+
+    Returns UNRESTRICTED (whole organisation), a Q, or None (nothing visible).
+    Memoised on the user object for the duration of the request.
+    """
+    cache: dict[tuple[str, str], Any] = user.__dict__.setdefault("_scope_cache", {})
+    key = (model._meta.label, action)
+    if key in cache:
+        return cache[key]
+    spec: ScopeFields = model.scope  # type: ignore[attr-defined]
+    result: Q | _Unrestricted | None
+    if spec.personal:
+        result = Q(**{f"{spec.owner}_id": user.pk})
+    elif spec.via:
+        parent = model._meta.get_field(spec.via).related_model
+        parent_rule = scope_q(user, parent, action)  # type: ignore[arg-type]
+        result = _prefix_q(parent_rule, spec.via) if isinstance(parent_rule, Q) else parent_rule
+    else:
+        module = model.scope_module  # type: ignore[attr-defined]
+        grants = user.role_grants(module, action)
+        if not grants:
+            result = None
+        elif spec.org_wide or spec.owner is None:
+            result = UNRESTRICTED
+        else:
+            combined: Q | None = Q(pk__in=[])
+            for role_scope, departments in grants:
+                q = _owner_q(user, spec.owner, role_scope, departments)
+                if q is None:
+                    combined = None
+                    break
+                combined = combined | q
+            if combined is None:
+                result = UNRESTRICTED
+            else:
+                if spec.shared:
+                    field = model._meta.get_field(spec.shared)
+                    through = field.remote_field.through  # type: ignore[union-attr]
+                    source = field.m2m_field_name()  # type: ignore[union-attr]
+                    target = field.m2m_reverse_field_name()  # type: ignore[union-attr]
+                    combined |= Q(
+                        pk__in=through._base_manager.filter(**{target: user.pk}).values(source)
+                    )
+                if spec.extra:
+                    combined |= spec.extra(user)
+                result = combined
+    cache[key] = result
+    return result
+
+
+class ScopedQuerySet(models.QuerySet):
+    """QuerySet of every tenant model. ``visible_to`` is the only way views read rows."""
+
+    def for_org(self, org_id: int) -> Self:
+        """Rows of one organisation, for jobs that act as the system (no data scope)."""
+        return self.filter(org_id=org_id)
+
+    def visible_to(self, user: User | Any, action: str = "view") -> Self:
+        """Rows that ``user`` may ``action``. Anonymous or inactive users see nothing."""
+        if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        if getattr(user, "org_id", None) is None:
+            return self.none()
+        qs = self.filter(org_id=user.org_id)
+        rule = scope_q(user, self.model, action)
+        if rule is None:
+            return self.none()
+        if isinstance(rule, _Unrestricted):
+            return qs
+        return qs.filter(rule)
+
+
+def get_scoped_or_404(
+    model_or_qs: type[models.Model] | models.QuerySet, user: User | Any, pk: Any,
+    action: str = "view",
+) -> Any:
+    """Fetch one record ``user`` may ``action``; missing and out-of-scope both raise NotFound."""
+    qs = model_or_qs if isinstance(model_or_qs, models.QuerySet) else model_or_qs._default_manager
+    try:
+        return qs.visible_to(user, action).get(pk=pk)  # type: ignore[attr-defined]
+    except (qs.model.DoesNotExist, ValueError, TypeError):
+        raise NotFound() from None
+
+
+def assert_in_scope(user: User | Any, obj: models.Model, action: str = "view") -> None:
+    """Re-check inside a write's transaction that the saved row is still in the actor's scope."""
+    if not type(obj)._default_manager.visible_to(user, action).filter(pk=obj.pk).exists():  # type: ignore[attr-defined]
+        raise NotFound()

@@ -1,0 +1,1 @@
+"""Reusable test helpers and contract suites (imported by tests of every module)."""

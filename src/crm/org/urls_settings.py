@@ -1,0 +1,3 @@
+"""Organisation settings pages: organisation, departments, users, roles."""
+
+urlpatterns: list = []

@@ -1,0 +1,285 @@
+"""Settings shared by every profile. Everything deployment-specific comes from the environment.
+
+Environment variables (see docs/configuration.md):
+  CRM_DATA_DIR      where the embedded default keeps its SQLite files, secret key and uploads (./var)
+  DATABASE_URL      e.g. postgres://crm@db/crm; default: SQLite in CRM_DATA_DIR
+  REDIS_URL         e.g. redis://127.0.0.1:6379/0; enables the Redis cache and Redis-backed jobs
+  SECRET_KEY        required in production; the embedded default generates and keeps one
+  ALLOWED_HOSTS     comma-separated host names
+  CRM_TIME_ZONE     default time zone of new organisations and of the server (Asia/Shanghai)
+  CRM_LANGUAGE      default UI language (zh-hans)
+  EMAIL_URL-style settings: CRM_EMAIL_HOST, CRM_EMAIL_PORT, CRM_EMAIL_USER, CRM_EMAIL_PASSWORD,
+                    CRM_EMAIL_TLS, CRM_DEFAULT_FROM_EMAIL
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # src/crm
+PROJECT_DIR = PACKAGE_DIR.parent.parent
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env(name, default).split(",") if item.strip()]
+
+
+DATA_DIR = Path(env("CRM_DATA_DIR", str(PROJECT_DIR / "var"))).resolve()
+
+
+def load_or_create_secret_key() -> str:
+    """The embedded default keeps its own random key in the data directory."""
+    if key := env("SECRET_KEY"):
+        return key
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(64))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+DEBUG = False
+SECRET_KEY = load_or_create_secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "huey.contrib.djhuey",
+    "axes",
+    "crm.core",
+    "crm.org",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "crm.core.middleware.RequestIdMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "crm.org.middleware.SessionLifetimeMiddleware",
+    "crm.org.middleware.TenantMiddleware",
+    "crm.org.middleware.TwoFactorMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "crm.urls"
+WSGI_APPLICATION = "crm.wsgi.application"
+AUTH_USER_MODEL = "org.User"
+LOGIN_URL = "org:login"
+LOGIN_REDIRECT_URL = "core:home"
+LOGOUT_REDIRECT_URL = "org:login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [PACKAGE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "crm.core.context_processors.shell",
+            ],
+            "builtins": ["django.templatetags.i18n", "django.templatetags.static"],
+        },
+    },
+]
+
+# --- Database ------------------------------------------------------------------------------
+SQLITE_OPTIONS = {
+    # WAL lets readers run beside one writer; IMMEDIATE transactions take the write lock up
+    # front so two writers queue (busy timeout) instead of failing with "database is locked".
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
+
+
+def database_from_env(default_sqlite: Path) -> dict:
+    url = env("DATABASE_URL")
+    if url:
+        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        if config["ENGINE"].endswith("sqlite3"):
+            config["OPTIONS"] = dict(SQLITE_OPTIONS)
+            config["CONN_MAX_AGE"] = 0
+        return config
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(default_sqlite),
+        "OPTIONS": dict(SQLITE_OPTIONS),
+    }
+
+
+DATABASES = {"default": database_from_env(DATA_DIR / "crm.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and jobs ---------------------------------------------------------------------------
+REDIS_URL = env("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+    HUEY = {
+        "huey_class": "huey.RedisHuey",
+        "name": env("CRM_HUEY_NAME", "crm"),
+        "url": REDIS_URL,
+        "immediate": False,
+        "consumer": {"workers": 2, "worker_type": "thread"},
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    HUEY = {
+        "huey_class": "huey.SqliteHuey",
+        "name": "crm",
+        "filename": str(DATA_DIR / "huey.sqlite3"),
+        "immediate": False,
+        "consumer": {"workers": 2, "worker_type": "thread"},
+    }
+
+# --- Authentication and sessions ---------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "crm.org.backends.LoginBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "crm.org.validators.CharacterClassValidator"},
+]
+# Idle and absolute session limits (enforced by crm.org.middleware.SessionLifetimeMiddleware).
+CRM_SESSION_IDLE_SECONDS = int(env("CRM_SESSION_IDLE_SECONDS", str(30 * 60)))
+CRM_SESSION_ABSOLUTE_SECONDS = int(env("CRM_SESSION_ABSOLUTE_SECONDS", str(12 * 3600)))
+SESSION_COOKIE_AGE = CRM_SESSION_ABSOLUTE_SECONDS
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+PASSWORD_RESET_TIMEOUT = 3600  # one hour; the link works once (the hash covers the password)
+
+# django-axes: five wrong passwords for one account lock it for 15 minutes.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_USERNAME_CALLABLE = "crm.org.backends.axes_username"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "crm.org.views.locked_out"
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+
+# --- Internationalisation ----------------------------------------------------------------------
+LANGUAGE_CODE = env("CRM_LANGUAGE", "zh-hans")
+LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+TIME_ZONE = env("CRM_TIME_ZONE", "Asia/Shanghai")
+USE_I18N = True
+USE_TZ = True
+LANGUAGE_COOKIE_NAME = "crm_language"
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+
+# --- Static and media --------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS: list[Path] = []
+MEDIA_ROOT = Path(env("CRM_MEDIA_ROOT", str(DATA_DIR / "media")))
+MEDIA_URL = "/media/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# --- E-mail (console by default) ---------------------------------------------------------------
+if env("CRM_EMAIL_HOST"):
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": env("CRM_EMAIL_HOST"),
+                "port": int(env("CRM_EMAIL_PORT", "587")),
+                "username": env("CRM_EMAIL_USER"),
+                "password": env("CRM_EMAIL_PASSWORD"),
+                "use_tls": env_bool("CRM_EMAIL_TLS", True),
+            },
+        }
+    }
+else:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+DEFAULT_FROM_EMAIL = env("CRM_DEFAULT_FROM_EMAIL", "crm@localhost")
+
+# --- Security headers --------------------------------------------------------------------------
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# Content security policy: no inline scripts; Alpine runs in its CSP-friendly mode is not
+# required because our own scripts are files and Alpine expressions are evaluated by Alpine.
+from csp.constants import NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, UNSAFE_EVAL],  # Alpine.js evaluates its attribute expressions
+        "style-src": [SELF, UNSAFE_INLINE],  # Tabler and ECharts set inline styles
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
+
+# --- API -----------------------------------------------------------------------------------------
+NINJA_PAGINATION_PER_PAGE = 50
+NINJA_PAGINATION_MAX_PER_PAGE_SIZE = 200
+CRM_API_TOKEN_PREFIX = "crm_"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("CRM_LOG_LEVEL", "INFO")},
+    "loggers": {"huey": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+}

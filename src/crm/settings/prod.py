@@ -1,0 +1,24 @@
+"""Production profile: HTTPS only, HSTS, secure cookies, CSP; passes `crm check --deploy`.
+
+Requires SECRET_KEY and ALLOWED_HOSTS; set DATABASE_URL (PostgreSQL) and REDIS_URL for a team.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *  # noqa: F403
+from .base import env, env_bool
+
+DEBUG = False
+if not env("SECRET_KEY"):
+    raise ImproperlyConfigured("SECRET_KEY must be set in the environment for the prod profile")
+SECRET_KEY = env("SECRET_KEY")
+
+SECURE_SSL_REDIRECT = env_bool("CRM_SSL_REDIRECT", True)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = 31536000
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+LANGUAGE_COOKIE_SECURE = True
+CSRF_COOKIE_HTTPONLY = True

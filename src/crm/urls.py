@@ -1,0 +1,19 @@
+from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog, set_language
+
+from crm.api import api, mount_routers
+
+mount_routers()
+
+urlpatterns = [
+    path("", include("crm.core.urls")),
+    path("", include("crm.org.urls")),
+    path("i18n/setlang/", set_language, name="set_language"),
+    path("i18n/js/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("api/", api.urls),
+]
+
+handler400 = "crm.core.views.bad_request"
+handler403 = "crm.core.views.permission_denied"
+handler404 = "crm.core.views.page_not_found"
+handler500 = "crm.core.views.server_error"
