@@ -10,8 +10,8 @@ from ninja import Query, Router
 from ninja.pagination import paginate
 
 from .api import Paginated, scoped, scoped_get
-from .errors import PermissionDenied
-from .models import Event, JobRun, Notification
+from .models import Event, Notification
+from .selectors import job_runs
 from .schemas import EventFilter, EventRead, JobRead, NotificationRead
 
 router = Router()
@@ -58,6 +58,4 @@ def read_all_notifications(request: HttpRequest) -> Any:
 
 @router.get("/jobs", response=list[JobRead], summary="Background jobs and their last run (admins)")
 def list_jobs(request: HttpRequest) -> Any:
-    if not request.user.can("settings", "configure"):  # type: ignore[union-attr]
-        raise PermissionDenied()
-    return JobRun.objects.order_by("name")
+    return job_runs(request.user)

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from .errors import DomainError
-from .models import Event, JobRun, Notification
+from .models import Event, Notification
 from .scoping import get_scoped_or_404
 
 
@@ -110,8 +110,9 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
 @login_required
 def jobs(request: HttpRequest) -> HttpResponse:
     """Background jobs and when each last ran (the heartbeat shows the worker is alive)."""
-    require_perm(request, "settings", "configure")
-    return render(request, "core/jobs.html", {"jobs": JobRun.objects.order_by("name")})
+    from .selectors import job_runs
+
+    return render(request, "core/jobs.html", {"jobs": job_runs(request.user)})
 
 
 def history_context(obj: Any) -> dict[str, Any]:
