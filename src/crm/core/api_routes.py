@@ -1,6 +1,5 @@
 """/api/v1/core/: the audit trail, my notifications, and the state of background jobs."""
 
-from __future__ import annotations
 
 from typing import Any
 

@@ -1,6 +1,5 @@
 """/api/v1/org/: the current user, organisation, departments, users, roles and API tokens."""
 
-from __future__ import annotations
 
 from typing import Any
 
