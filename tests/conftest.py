@@ -15,7 +15,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     on_pg = os.environ.get("CRM_TEST_DB") == "postgres"
     for item in items:
         if "postgres" in item.keywords and not on_pg:
-            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: run with CRM_TEST_DB=postgres (make test-pg)"))
+            item.add_marker(
+                pytest.mark.skip(
+                    reason="needs PostgreSQL: run with CRM_TEST_DB=postgres (make test-pg)"
+                )
+            )
 
 
 @pytest.fixture(autouse=True)

@@ -45,7 +45,9 @@ def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
 
 
 def _loc_to_field(loc: Any) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "payload", "filters", "data")]
+    parts = [
+        str(p) for p in loc if p not in ("body", "query", "path", "payload", "filters", "data")
+    ]
     return ".".join(parts) or "__all__"
 
 
@@ -53,9 +55,10 @@ def _loc_to_field(loc: Any) -> str:
 def validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     fields: dict[str, list[str]] = {}
     for err in exc.errors:
-        fields.setdefault(_loc_to_field(err.get("loc", ())), []).append(
-            _translate_pydantic(err))
-    return _respond(request, 422, error_body("validation_error", _("Please correct the errors below."), fields))
+        fields.setdefault(_loc_to_field(err.get("loc", ())), []).append(_translate_pydantic(err))
+    return _respond(
+        request, 422, error_body("validation_error", _("Please correct the errors below."), fields)
+    )
 
 
 def _translate_pydantic(err: dict[str, Any]) -> str:
@@ -65,7 +68,8 @@ def _translate_pydantic(err: dict[str, Any]) -> str:
     messages = {
         "missing": _("This field is required."),
         "string_too_short": _("Too short."),
-        "string_too_long": _("Too long (at most %(n)s characters).") % {"n": ctx.get("max_length", "")},
+        "string_too_long": _("Too long (at most %(n)s characters).")
+        % {"n": ctx.get("max_length", "")},
         "int_parsing": _("Enter a whole number."),
         "decimal_parsing": _("Enter a number."),
         "float_parsing": _("Enter a number."),
@@ -90,12 +94,20 @@ def _translate_pydantic(err: dict[str, Any]) -> str:
 
 @api.exception_handler(AuthenticationError)
 def auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return _respond(request, 401, error_body("not_authenticated", _("Authentication required: log in or send a valid API token.")))
+    return _respond(
+        request,
+        401,
+        error_body(
+            "not_authenticated", _("Authentication required: log in or send a valid API token.")
+        ),
+    )
 
 
 @api.exception_handler(AuthorizationError)
 def authz_error(request: HttpRequest, exc: AuthorizationError) -> HttpResponse:
-    return _respond(request, 403, error_body("permission_denied", _("You do not have permission to do this.")))
+    return _respond(
+        request, 403, error_body("permission_denied", _("You do not have permission to do this."))
+    )
 
 
 @api.exception_handler(Http404)
@@ -105,20 +117,33 @@ def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 @api.exception_handler(DjangoPermissionDenied)
 def forbidden(request: HttpRequest, exc: DjangoPermissionDenied) -> HttpResponse:
-    return _respond(request, 403, error_body("permission_denied", _("You do not have permission to do this.")))
+    return _respond(
+        request, 403, error_body("permission_denied", _("You do not have permission to do this."))
+    )
 
 
 @api.exception_handler(DjangoValidationError)
 def django_validation(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
     fields = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
-    return _respond(request, 400, error_body("validation_error", _("Please correct the errors below."), fields))
+    return _respond(
+        request, 400, error_body("validation_error", _("Please correct the errors below."), fields)
+    )
 
 
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    codes = {400: "bad_request", 401: "not_authenticated", 403: "permission_denied",
-             404: "not_found", 405: "method_not_allowed", 409: "conflict", 429: "throttled"}
-    return _respond(request, exc.status_code, error_body(codes.get(exc.status_code, "error"), exc.message))
+    codes = {
+        400: "bad_request",
+        401: "not_authenticated",
+        403: "permission_denied",
+        404: "not_found",
+        405: "method_not_allowed",
+        409: "conflict",
+        429: "throttled",
+    }
+    return _respond(
+        request, exc.status_code, error_body(codes.get(exc.status_code, "error"), exc.message)
+    )
 
 
 @api.exception_handler(Exception)
@@ -126,7 +151,13 @@ def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     import logging
 
     logging.getLogger("crm.api").exception("unhandled API error")
-    return _respond(request, 500, error_body("server_error", _("Something went wrong on our side. The error has been logged.")))
+    return _respond(
+        request,
+        500,
+        error_body(
+            "server_error", _("Something went wrong on our side. The error has been logged.")
+        ),
+    )
 
 
 def mount_routers() -> None:

@@ -69,8 +69,11 @@ def test_session_auth_requires_csrf_on_unsafe_methods(world: World) -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(world.admin, backend="crm.org.backends.LoginBackend")
     assert client.get("/api/v1/org/me").status_code == 200
-    r = client.post("/api/v1/org/departments", data=json.dumps({"name": "无CSRF"}),
-                    content_type="application/json")
+    r = client.post(
+        "/api/v1/org/departments",
+        data=json.dumps({"name": "无CSRF"}),
+        content_type="application/json",
+    )
     assert r.status_code in (401, 403)
     from crm.org.models import Department
 
@@ -83,8 +86,11 @@ def test_validation_errors_have_one_shape_in_both_languages(world: World, token_
     bodies = {}
     for lang in ("en", "zh-hans"):
         client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ACCEPT_LANGUAGE=lang)
-        r = client.post("/api/v1/org/departments", data=json.dumps({"parent_id": "x"}),
-                        content_type="application/json")
+        r = client.post(
+            "/api/v1/org/departments",
+            data=json.dumps({"parent_id": "x"}),
+            content_type="application/json",
+        )
         assert r.status_code == 422
         bodies[lang] = r.json()
         assert bodies[lang]["code"] == "validation_error"
@@ -99,16 +105,20 @@ def test_domain_errors_are_translated(world: World, token_for) -> None:
     token = token_for(world.admin)
     for lang, expect in (("en", "A department with this name already exists here."),):
         client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ACCEPT_LANGUAGE=lang)
-        r = client.post("/api/v1/org/departments",
-                        data=json.dumps({"name": "销售一部", "parent_id": world.depts["root"].pk}),
-                        content_type="application/json")
+        r = client.post(
+            "/api/v1/org/departments",
+            data=json.dumps({"name": "销售一部", "parent_id": world.depts["root"].pk}),
+            content_type="application/json",
+        )
         assert r.status_code == 400
         assert r.json()["errors"] == [{"field": "name", "message": expect}]
 
 
 def test_not_json_body_is_a_clear_error(world: World, token_for) -> None:
     # R10.1: a malformed body gets 4xx with the error shape, never a traceback
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {token_for(world.admin)}", HTTP_ACCEPT_LANGUAGE="en")
+    client = Client(
+        HTTP_AUTHORIZATION=f"Bearer {token_for(world.admin)}", HTTP_ACCEPT_LANGUAGE="en"
+    )
     r = client.post("/api/v1/org/departments", data="{not json", content_type="application/json")
     assert 400 <= r.status_code < 500
     assert set(r.json()) == {"code", "message", "errors"}
@@ -130,8 +140,9 @@ def test_pagination_and_sorting_convention(world: World, api_client) -> None:
     assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "sort"
 
 
-def test_list_query_count_does_not_grow_with_page_size(world: World, api_client,
-                                                       django_assert_max_num_queries) -> None:
+def test_list_query_count_does_not_grow_with_page_size(
+    world: World, api_client, django_assert_max_num_queries
+) -> None:
     # R11.2: a list issues a fixed number of queries whatever its page size
     from crm.core.testing.world import make_user
 

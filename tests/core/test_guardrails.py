@@ -12,8 +12,11 @@ from crm.core.models import ScopedModel, TenantModel
 from crm.core.scoping import ScopedQuerySet, ScopeFields
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "crm"
-HANDLER_FILES = [p for p in SRC.rglob("*.py")
-                 if p.name.startswith(("views", "api", "settings_views")) and "migrations" not in p.parts]
+HANDLER_FILES = [
+    p
+    for p in SRC.rglob("*.py")
+    if p.name.startswith(("views", "api", "settings_views")) and "migrations" not in p.parts
+]
 FORBIDDEN_ATTRS = {"_base_manager", "raw", "extra", "cursor"}
 MANAGERS = {"objects", "_default_manager"}
 # The chokepoint itself: scoped() / scoped_get() are implemented there.
@@ -49,10 +52,13 @@ def test_guard_finds_an_unscoped_query() -> None:
 
 
 def test_no_view_or_api_handler_reads_unscoped() -> None:
-    # R1.3: every query in a view or API handler goes through visible_to / scoped / get_scoped_or_404
+    # R1.3: every query in a view or API handler goes through visible_to / get_scoped_or_404
     assert HANDLER_FILES, "no handler files found"
-    offenders = {str(p.relative_to(SRC)): hits for p in HANDLER_FILES
-                 if str(p.relative_to(SRC)) not in EXEMPT and (hits := unscoped_uses(p.read_text()))}
+    offenders = {
+        str(p.relative_to(SRC)): hits
+        for p in HANDLER_FILES
+        if str(p.relative_to(SRC)) not in EXEMPT and (hits := unscoped_uses(p.read_text()))
+    }
     assert offenders == {}
 
 

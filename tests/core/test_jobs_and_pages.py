@@ -45,9 +45,8 @@ def test_the_same_job_never_runs_twice_at_once(db: None) -> None:
 
     from huey.contrib.djhuey import HUEY
 
-    with HUEY.lock_task("job:sweep"):
-        with pytest.raises(TaskLockedException):
-            run_job("sweep", slow)
+    with HUEY.lock_task("job:sweep"), pytest.raises(TaskLockedException):
+        run_job("sweep", slow)
     assert runs == []
     run_job("sweep", lambda: None)
     assert JobRun.objects.get(name="sweep").runs == 1
@@ -92,7 +91,9 @@ def test_notification_links_only_redirect_on_site(world: World, client_for) -> N
     assert response.status_code == 302 and response["Location"] == "/notifications/"
 
 
-def test_audit_trail_page_filters_and_is_admin_only(world: World, other_world: World, client_for) -> None:
+def test_audit_trail_page_filters_and_is_admin_only(
+    world: World, other_world: World, client_for
+) -> None:
     # R1.5: admins browse the organisation's trail with filters; others get 403
     admin = client_for(world.admin)
     page = admin.get("/settings/audit/", {"object_type": "org.department"}).content.decode()

@@ -19,8 +19,10 @@ from tests.scopeapp.models import Memo, MemoLine
 
 def seed_memos(world: World) -> list[Memo]:
     """One memo per person, plus one in the pool (no owner) and one shared with a collaborator."""
-    memos = [Memo.objects.create(org=world.org, title=f"memo of {key}", owner=user)
-             for key, user in world.users.items()]
+    memos = [
+        Memo.objects.create(org=world.org, title=f"memo of {key}", owner=user)
+        for key, user in world.users.items()
+    ]
     memos.append(Memo.objects.create(org=world.org, title="unowned", owner=None))
     shared = Memo.objects.create(org=world.org, title="shared", owner=world.users["rep_sales2"])
     shared.collaborators.add(world.users["rep_east"])
@@ -29,13 +31,24 @@ def seed_memos(world: World) -> list[Memo]:
 
 
 def expected(user: User, memos: list[Memo], action: str) -> set[int]:
-    return {m.pk for m in memos
-            if sees(user, m.owner, module="customers", action=action, org_id=m.org_id,
-                    collaborators=list(m.collaborators.all()))}
+    return {
+        m.pk
+        for m in memos
+        if sees(
+            user,
+            m.owner,
+            module="customers",
+            action=action,
+            org_id=m.org_id,
+            collaborators=list(m.collaborators.all()),
+        )
+    }
 
 
 @pytest.mark.parametrize("action", ["view", "edit"])
-def test_every_user_sees_exactly_the_oracle_set(world: World, other_world: World, action: str) -> None:
+def test_every_user_sees_exactly_the_oracle_set(
+    world: World, other_world: World, action: str
+) -> None:
     # R1.3 R1.1 A3: the five data scopes, collaborators and tenant isolation against the oracle
     memos = seed_memos(world)
     foreign = seed_memos(other_world)
@@ -54,13 +67,20 @@ def test_the_matrix_gives_each_scope_its_own_answer(world: World) -> None:
         user = User.objects.get(pk=world.users[key].pk)
         return {m.title.removeprefix("memo of ") for m in Memo.objects.visible_to(user)}
 
-    assert owners("rep_east") == {"rep_east", "shared"}                        # SELF + collaborator
+    assert owners("rep_east") == {"rep_east", "shared"}  # SELF + collaborator
     assert owners("dept_east") == {"rep_east", "rep_east2", "dept_east", "nobody"}  # DEPT
-    assert owners("manager1") == {"rep_east", "rep_east2", "rep_south", "dept_east", "manager1",
-                                  "custom", "nobody"}                        # DEPT_TREE
+    assert owners("manager1") == {
+        "rep_east",
+        "rep_east2",
+        "rep_south",
+        "dept_east",
+        "manager1",
+        "custom",
+        "nobody",
+    }  # DEPT_TREE
     assert owners("custom") == {"custom", "rep_south", "rep_sales2", "shared"}  # CUSTOM (+ own)
-    assert len(owners("director")) == len(world.users) + 2                   # ALL incl. unowned
-    assert owners("nobody") == set()                                         # no permission
+    assert len(owners("director")) == len(world.users) + 2  # ALL incl. unowned
+    assert owners("nobody") == set()  # no permission
 
 
 def test_department_tree_scope_follows_a_move(world: World) -> None:
@@ -68,8 +88,9 @@ def test_department_tree_scope_follows_a_move(world: World) -> None:
     seed_memos(world)
     manager = User.objects.get(pk=world.users["manager1"].pk)
     before = set(Memo.objects.visible_to(manager).values_list("title", flat=True))
-    services.move_department(actor=world.admin, department=world.depts["south"],
-                             new_parent=world.depts["sales2"])
+    services.move_department(
+        actor=world.admin, department=world.depts["south"], new_parent=world.depts["sales2"]
+    )
     manager = User.objects.get(pk=manager.pk)
     after = set(Memo.objects.visible_to(manager).values_list("title", flat=True))
     assert before - after == {"memo of rep_south"}
@@ -112,11 +133,17 @@ def test_inactive_and_anonymous_users_see_nothing(world: World) -> None:
     assert not Memo.objects.visible_to(None).exists()
 
 
-def test_get_scoped_or_404_does_not_distinguish_missing_from_forbidden(world: World, other_world: World) -> None:
+def test_get_scoped_or_404_does_not_distinguish_missing_from_forbidden(
+    world: World, other_world: World
+) -> None:
     # R1.1 A1: out of scope, other tenant and missing all raise the same NotFound
     memo = Memo.objects.create(org=world.org, title="x", owner=world.users["rep_east"])
-    for user, pk in [(world.users["rep_east2"], memo.pk), (other_world.admin, memo.pk),
-                     (world.users["rep_east"], 999_999), (world.users["rep_east"], "abc")]:
+    for user, pk in [
+        (world.users["rep_east2"], memo.pk),
+        (other_world.admin, memo.pk),
+        (world.users["rep_east"], 999_999),
+        (world.users["rep_east"], "abc"),
+    ]:
         with pytest.raises(NotFound) as exc:
             get_scoped_or_404(Memo, user, pk)
         assert exc.value.status == 404
@@ -135,10 +162,18 @@ def test_assert_in_scope_catches_a_write_that_leaves_the_scope(world: World) -> 
 
 def test_builtin_roles_have_their_documented_scopes(world: World) -> None:
     # R1.2: the six built-in roles exist in every organisation with their data scopes
-    scopes = {code: role(world.org, code).data_scope for code in
-              ("rep", "manager", "director", "marketing", "finance", "admin")}
-    assert scopes == {"rep": DataScope.SELF, "manager": DataScope.DEPT_TREE, "director": DataScope.ALL,
-                      "marketing": DataScope.ALL, "finance": DataScope.ALL, "admin": DataScope.ALL}
+    scopes = {
+        code: role(world.org, code).data_scope
+        for code in ("rep", "manager", "director", "marketing", "finance", "admin")
+    }
+    assert scopes == {
+        "rep": DataScope.SELF,
+        "manager": DataScope.DEPT_TREE,
+        "director": DataScope.ALL,
+        "marketing": DataScope.ALL,
+        "finance": DataScope.ALL,
+        "admin": DataScope.ALL,
+    }
 
 
 def test_builtin_rep_and_manager_roles_in_practice(world: World) -> None:

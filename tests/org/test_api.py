@@ -33,20 +33,29 @@ def test_me_describes_the_user_roles_and_permissions(world: World, api_client) -
 def test_admin_builds_and_moves_the_department_tree(world: World, api_client) -> None:
     # R1.2: add, rename, move (subtree paths rewritten), disable
     client = api_client(world.admin)
-    r = post(client, "/api/v1/org/departments", {"name": "华北组", "parent_id": world.depts["sales2"].pk})
+    r = post(
+        client, "/api/v1/org/departments", {"name": "华北组", "parent_id": world.depts["sales2"].pk}
+    )
     assert r.status_code == 201, r.content
     north = Department.objects.get(pk=r.json()["id"])
     assert north.path == f"{world.depts['sales2'].path}{north.pk}/"
-    r = post(client, f"/api/v1/org/departments/{world.depts['sales1'].pk}/move",
-             {"parent_id": world.depts["sales2"].pk})
+    r = post(
+        client,
+        f"/api/v1/org/departments/{world.depts['sales1'].pk}/move",
+        {"parent_id": world.depts["sales2"].pk},
+    )
     assert r.status_code == 200, r.content
     east = Department.objects.get(pk=world.depts["east"].pk)
     assert east.path == f"{world.depts['sales2'].path}{world.depts['sales1'].pk}/{east.pk}/"
     # moving under its own child is refused and changes nothing
-    r = post(client, f"/api/v1/org/departments/{world.depts['sales2'].pk}/move", {"parent_id": east.pk})
+    r = post(
+        client, f"/api/v1/org/departments/{world.depts['sales2'].pk}/move", {"parent_id": east.pk}
+    )
     assert r.status_code == 400
     assert Department.objects.get(pk=world.depts["sales2"].pk).parent_id == world.depts["root"].pk
-    r = patch(client, f"/api/v1/org/departments/{north.pk}", {"name": "华北大区", "is_active": False})
+    r = patch(
+        client, f"/api/v1/org/departments/{north.pk}", {"name": "华北大区", "is_active": False}
+    )
     assert r.status_code == 200 and r.json()["is_active"] is False
     verbs = list(Event.objects.filter(object_type="org.department").values_list("verb", flat=True))
     assert {"department.created", "department.moved", "department.updated"} <= set(verbs)
@@ -54,8 +63,11 @@ def test_admin_builds_and_moves_the_department_tree(world: World, api_client) ->
 
 def test_disabling_a_department_with_people_is_refused(world: World, api_client) -> None:
     # R1.2
-    r = patch(api_client(world.admin), f"/api/v1/org/departments/{world.depts['east'].pk}",
-              {"is_active": False})
+    r = patch(
+        api_client(world.admin),
+        f"/api/v1/org/departments/{world.depts['east'].pk}",
+        {"is_active": False},
+    )
     assert r.status_code == 400
     assert Department.objects.get(pk=world.depts["east"].pk).is_active
 
@@ -73,7 +85,9 @@ def test_non_admin_cannot_change_the_organisation(world: World, api_client) -> N
     assert User.objects.get(pk=world.users["rep_east"].pk).name == "华东销售甲"
 
 
-def test_other_tenant_cannot_read_or_change_people(world: World, other_world: World, api_client) -> None:
+def test_other_tenant_cannot_read_or_change_people(
+    world: World, other_world: World, api_client
+) -> None:
     # R1.1 A2: ids of another organisation answer 404, lists never show them, nothing changes
     client = api_client(other_world.admin)
     rep = world.users["rep_east"]
@@ -83,30 +97,52 @@ def test_other_tenant_cannot_read_or_change_people(world: World, other_world: Wo
     assert client.get(f"/api/v1/org/roles/{role.pk}").status_code == 404
     assert patch(client, f"/api/v1/org/users/{rep.pk}", {"name": "入侵"}).status_code == 404
     assert post(client, f"/api/v1/org/users/{rep.pk}/deactivate", {}).status_code == 404
-    assert post(client, f"/api/v1/org/departments/{world.depts['east'].pk}/move",
-                {"parent_id": other_world.depts["root"].pk}).status_code == 404
+    assert (
+        post(
+            client,
+            f"/api/v1/org/departments/{world.depts['east'].pk}/move",
+            {"parent_id": other_world.depts["root"].pk},
+        ).status_code
+        == 404
+    )
     # a foreign department id in a payload is refused too
-    r = post(client, "/api/v1/org/users", {"email": "x@example.com", "name": "X",
-                                           "department_id": world.depts["east"].pk})
+    r = post(
+        client,
+        "/api/v1/org/users",
+        {"email": "x@example.com", "name": "X", "department_id": world.depts["east"].pk},
+    )
     assert r.status_code == 404
     ids = {u["id"] for u in client.get("/api/v1/org/users?page_size=200").json()["items"]}
     assert ids.isdisjoint({u.pk for u in world.users.values()})
-    assert User.objects.get(pk=rep.pk).name == "华东销售甲" and User.objects.get(pk=rep.pk).is_active
+    assert (
+        User.objects.get(pk=rep.pk).name == "华东销售甲" and User.objects.get(pk=rep.pk).is_active
+    )
 
 
 def test_create_user_with_password_and_by_invitation(world: World, api_client, mailoutbox) -> None:
     # R1.2: create with a password, or invite (one-time link by e-mail)
     client = api_client(world.admin)
     rep_role = Role.objects.get(org=world.org, code="rep")
-    r = post(client, "/api/v1/org/users", {
-        "email": "Li.Na@Example.com", "name": "李娜", "department_id": world.depts["south"].pk,
-        "role_ids": [rep_role.pk], "password": "Strong-pass-2026"})
+    r = post(
+        client,
+        "/api/v1/org/users",
+        {
+            "email": "Li.Na@Example.com",
+            "name": "李娜",
+            "department_id": world.depts["south"].pk,
+            "role_ids": [rep_role.pk],
+            "password": "Strong-pass-2026",
+        },
+    )
     assert r.status_code == 201, r.content
     user = User.objects.get(pk=r.json()["id"])
     assert (user.email, user.username) == ("li.na@example.com", "li.na@example.com")
     assert user.check_password("Strong-pass-2026")
-    r = post(client, "/api/v1/org/users", {"email": "wang@example.com", "name": "王强",
-                                           "department_id": world.depts["south"].pk})
+    r = post(
+        client,
+        "/api/v1/org/users",
+        {"email": "wang@example.com", "name": "王强", "department_id": world.depts["south"].pk},
+    )
     assert r.status_code == 201
     assert not User.objects.get(email="wang@example.com").has_usable_password()
     assert len(mailoutbox) == 1 and "/reset/" in mailoutbox[0].body
@@ -116,14 +152,35 @@ def test_create_user_rejects_bad_input_and_writes_nothing(world: World, api_clie
     # R1.2: duplicate e-mail, weak password, missing name → 4xx, no row
     client = api_client(world.admin)
     count = User.objects.count()
-    dup = post(client, "/api/v1/org/users", {"email": world.users["rep_east"].email.upper(), "name": "重",
-                                             "department_id": world.depts["east"].pk})
+    dup = post(
+        client,
+        "/api/v1/org/users",
+        {
+            "email": world.users["rep_east"].email.upper(),
+            "name": "重",
+            "department_id": world.depts["east"].pk,
+        },
+    )
     assert dup.status_code == 400 and dup.json()["errors"][0]["field"] == "email"
-    weak = post(client, "/api/v1/org/users", {"email": "weak@example.com", "name": "弱",
-                                              "department_id": world.depts["east"].pk, "password": "123"})
+    weak = post(
+        client,
+        "/api/v1/org/users",
+        {
+            "email": "weak@example.com",
+            "name": "弱",
+            "department_id": world.depts["east"].pk,
+            "password": "123",
+        },
+    )
     assert weak.status_code == 400 and weak.json()["errors"][0]["field"] == "password"
-    assert post(client, "/api/v1/org/users", {"email": "n@example.com",
-                                              "department_id": world.depts["east"].pk}).status_code == 422
+    assert (
+        post(
+            client,
+            "/api/v1/org/users",
+            {"email": "n@example.com", "department_id": world.depts["east"].pk},
+        ).status_code
+        == 422
+    )
     assert User.objects.count() == count
 
 
@@ -133,7 +190,11 @@ def test_deactivation_moves_records_and_stops_tokens(world: World, api_client) -
     memo = Memo.objects.create(org=world.org, title="客户跟进", owner=rep)
     rep_client = api_client(rep)
     assert rep_client.get("/api/v1/org/me").status_code == 200
-    r = post(api_client(world.admin), f"/api/v1/org/users/{rep.pk}/deactivate", {"transfer_to_id": heir.pk})
+    r = post(
+        api_client(world.admin),
+        f"/api/v1/org/users/{rep.pk}/deactivate",
+        {"transfer_to_id": heir.pk},
+    )
     assert r.status_code == 200, r.content
     assert r.json()["moved"] == {"memos": 1}
     assert Memo.objects.get(pk=memo.pk).owner_id == heir.pk
@@ -159,16 +220,30 @@ def test_roles_copy_edit_and_scope(world: World, api_client) -> None:
     assert r.status_code == 201
     copy_id = r.json()["id"]
     assert r.json()["permissions"] == manager.permissions and r.json()["is_builtin"] is False
-    body = {"name": "华东经理", "permissions": ["customers:view"], "data_scope": "custom",
-            "scope_department_ids": []}
-    assert client.put(f"/api/v1/org/roles/{copy_id}", data=json.dumps(body),
-                      content_type="application/json").status_code == 400
+    body = {
+        "name": "华东经理",
+        "permissions": ["customers:view"],
+        "data_scope": "custom",
+        "scope_department_ids": [],
+    }
+    assert (
+        client.put(
+            f"/api/v1/org/roles/{copy_id}", data=json.dumps(body), content_type="application/json"
+        ).status_code
+        == 400
+    )
     body["scope_department_ids"] = [world.depts["east"].pk]
-    r = client.put(f"/api/v1/org/roles/{copy_id}", data=json.dumps(body), content_type="application/json")
+    r = client.put(
+        f"/api/v1/org/roles/{copy_id}", data=json.dumps(body), content_type="application/json"
+    )
     assert r.status_code == 200 and r.json()["scope_department_ids"] == [world.depts["east"].pk]
     body["permissions"] = ["customers:fly"]
-    assert client.put(f"/api/v1/org/roles/{copy_id}", data=json.dumps(body),
-                      content_type="application/json").status_code == 400
+    assert (
+        client.put(
+            f"/api/v1/org/roles/{copy_id}", data=json.dumps(body), content_type="application/json"
+        ).status_code
+        == 400
+    )
     assert client.delete(f"/api/v1/org/roles/{manager.pk}").status_code == 400
     assert client.delete(f"/api/v1/org/roles/{copy_id}").status_code == 204
 
@@ -196,15 +271,23 @@ def test_expired_token_is_refused(world: World) -> None:
 
     from crm.org.services import create_token
 
-    token, raw = create_token(actor=world.admin, name="short", expires_at=timezone.now() + dt.timedelta(minutes=1))
+    token, raw = create_token(
+        actor=world.admin, name="short", expires_at=timezone.now() + dt.timedelta(minutes=1)
+    )
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
     assert Client(HTTP_AUTHORIZATION=f"Bearer {raw}").get("/api/v1/org/me").status_code == 401
 
 
-def test_audit_trail_api_is_for_admins_and_scoped_to_the_org(world: World, other_world: World, api_client) -> None:
+def test_audit_trail_api_is_for_admins_and_scoped_to_the_org(
+    world: World, other_world: World, api_client
+) -> None:
     # R1.5: who, when, old → new; only the organisation's own events; only for admins
     post(api_client(world.admin), "/api/v1/org/departments", {"name": "审计部"})
-    body = api_client(world.admin).get("/api/v1/core/events?verb=department.created&page_size=200").json()
+    body = (
+        api_client(world.admin)
+        .get("/api/v1/core/events?verb=department.created&page_size=200")
+        .json()
+    )
     created = [e for e in body["items"] if e["changes"].get("name", [None, None])[1] == "审计部"]
     assert len(created) == 1 and created[0]["actor"]["id"] == world.admin.pk
     assert api_client(world.users["rep_east"]).get("/api/v1/core/events").json()["count"] == 0

@@ -40,7 +40,9 @@ def get_memo(request: HttpRequest, memo_id: int) -> Any:
 
 @router.patch("/memos/{memo_id}", response=MemoRead)
 def update_memo(request: HttpRequest, memo_id: int, payload: MemoWrite) -> Any:
-    return services.update_memo(actor=request.user, memo=scoped_get(request, Memo, memo_id, "edit"), title=payload.title)
+    return services.update_memo(
+        actor=request.user, memo=scoped_get(request, Memo, memo_id, "edit"), title=payload.title
+    )
 
 
 @router.delete("/memos/{memo_id}", response={204: None})

@@ -10,4 +10,4 @@ class ScopeAppConfig(AppConfig):
 
         from .services import transfer_memos
 
-        register_ownership_transfer("memos", transfer_memos)
+        register_ownership_transfer("memos", transfer_memos, label="memos")

@@ -12,8 +12,9 @@ from crm.core.scoping import ScopeFields
 
 class Memo(ScopedModel):
     title = models.CharField(max_length=100)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                              on_delete=models.PROTECT, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     collaborators = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
 
     scope: ClassVar[ScopeFields] = ScopeFields(owner="owner", shared="collaborators")

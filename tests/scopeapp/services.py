@@ -15,7 +15,9 @@ def create_memo(*, actor: Any, title: str, owner: Any = None) -> Memo:
         raise PermissionDenied()
     if not title.strip():
         raise ValidationFailed(field_errors={"title": ["required"]})
-    memo = Memo.objects.create(org_id=actor.org_id, title=title, owner=owner or actor, created_by=actor)
+    memo = Memo.objects.create(
+        org_id=actor.org_id, title=title, owner=owner or actor, created_by=actor
+    )
     assert_in_scope(actor, memo, "view")
     audit.record_created(actor=actor, obj=memo)
     return memo
@@ -26,7 +28,9 @@ def update_memo(*, actor: Any, memo: Memo, title: str) -> Memo:
     before = audit.snapshot(memo)
     memo.title = title
     memo.save(update_fields=["title", "updated_at"])
-    audit.record(actor=actor, obj=memo, verb="updated", changes=audit.diff(before, audit.snapshot(memo)))
+    audit.record(
+        actor=actor, obj=memo, verb="updated", changes=audit.diff(before, audit.snapshot(memo))
+    )
     return memo
 
 

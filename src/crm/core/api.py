@@ -31,8 +31,12 @@ class ErrorOut(Schema):
     errors: list[FieldError] = []
 
 
-def error_body(code: str, message: Any, field_errors: dict[str, list[Any]] | None = None) -> dict[str, Any]:
-    errors = [{"field": f, "message": str(m)} for f, msgs in (field_errors or {}).items() for m in msgs]
+def error_body(
+    code: str, message: Any, field_errors: dict[str, list[Any]] | None = None
+) -> dict[str, Any]:
+    errors = [
+        {"field": f, "message": str(m)} for f, msgs in (field_errors or {}).items() for m in msgs
+    ]
     return {"code": code, "message": str(message), "errors": errors}
 
 
@@ -61,9 +65,11 @@ class SessionAuth(APIKeyCookie):
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and user.is_active and user.org_id:
-            return user
-        return None
+        if user is None or not user.is_authenticated or not user.is_active or not user.org_id:
+            return None
+        if user.requires_2fa() and not user.totp_enabled:
+            return None  # the role requires two-factor: set it up in the UI first
+        return user
 
 
 class PageQuery(Schema):
@@ -86,18 +92,22 @@ class Paginated(PaginationBase):
 
     items_attribute = "items"
 
-    def paginate_queryset(self, queryset: Any, pagination: Any, **params: Any) -> dict[str, Any]:
+    def paginate_queryset(
+        self, queryset: QuerySet, pagination: Any, request: HttpRequest, **params: Any
+    ) -> dict[str, Any]:
         page, size = pagination.page, pagination.page_size
         offset = (page - 1) * size
         return {
-            "items": list(queryset[offset: offset + size]),
+            "items": list(queryset[offset : offset + size]),
             "count": queryset.count() if isinstance(queryset, QuerySet) else len(queryset),
             "page": page,
             "page_size": size,
         }
 
 
-def apply_sort(qs: QuerySet, sort: str | None, allowed: dict[str, str], default: list[str]) -> QuerySet:
+def apply_sort(
+    qs: QuerySet, sort: str | None, allowed: dict[str, str], default: list[str]
+) -> QuerySet:
     """Order ``qs`` by ``?sort=a,-b``; ``allowed`` maps public names to model lookups.
 
     An unknown field answers 400 with the list of allowed ones; ``id`` breaks ties.

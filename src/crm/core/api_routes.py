@@ -1,6 +1,5 @@
 """/api/v1/core/: the audit trail, my notifications, and the state of background jobs."""
 
-
 from typing import Any
 
 from django.http import HttpRequest
@@ -10,8 +9,8 @@ from ninja.pagination import paginate
 
 from .api import Paginated, scoped, scoped_get
 from .models import Event, Notification
-from .selectors import job_runs
 from .schemas import EventFilter, EventRead, JobRead, NotificationRead
+from .selectors import job_runs
 
 router = Router()
 
@@ -46,12 +45,16 @@ def list_notifications(request: HttpRequest, unread: bool = False) -> Any:
 def read_notification(request: HttpRequest, notification_id: int) -> Any:
     from .notifications import mark_read
 
-    return mark_read(actor=request.user, notification=scoped_get(request, Notification, notification_id))
+    return mark_read(
+        actor=request.user, notification=scoped_get(request, Notification, notification_id)
+    )
 
 
 @router.post("/notifications/read-all", response={200: dict})
 def read_all_notifications(request: HttpRequest) -> Any:
-    updated = scoped(request, Notification).filter(read_at__isnull=True).update(read_at=timezone.now())
+    updated = (
+        scoped(request, Notification).filter(read_at__isnull=True).update(read_at=timezone.now())
+    )
     return {"updated": updated}
 
 

@@ -52,9 +52,7 @@ def snapshot(obj: models.Model, fields: Iterable[str] | None = None) -> dict[str
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
     """``field -> [old, new]`` for every field whose value changed."""
     keys = set(before) | set(after)
-    return {
-        k: [before.get(k), after.get(k)] for k in sorted(keys) if before.get(k) != after.get(k)
-    }
+    return {k: [before.get(k), after.get(k)] for k in sorted(keys) if before.get(k) != after.get(k)}
 
 
 def record(
@@ -67,7 +65,9 @@ def record(
     org_id: int | None = None,
 ) -> Event:
     """Append one event for ``obj``. Call inside the service's transaction."""
-    actor_user = actor if getattr(actor, "pk", None) and getattr(actor, "is_authenticated", False) else None
+    actor_user = (
+        actor if getattr(actor, "pk", None) and getattr(actor, "is_authenticated", False) else None
+    )
     return Event.objects.create(
         org_id=org_id or obj.org_id,  # type: ignore[attr-defined]
         actor=actor_user,

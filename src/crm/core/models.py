@@ -14,8 +14,12 @@ from .scoping import ScopedQuerySet, ScopeFields
 class TenantModel(models.Model):
     """A row that belongs to one organisation. ``org`` leads every index of a tenant table."""
 
-    org = models.ForeignKey("org.Organization", on_delete=models.CASCADE, related_name="+",
-                            verbose_name=_("organisation"))
+    org = models.ForeignKey(
+        "org.Organization",
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("organisation"),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -30,9 +34,14 @@ class ScopedModel(TenantModel):
     permission module whose actions govern it).
     """
 
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+",
-                                   verbose_name=_("created by"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
     version = models.PositiveIntegerField(_("version"), default=1)
 
     objects = ScopedQuerySet.as_manager()
@@ -56,8 +65,14 @@ class Event(TenantModel):
     ``changes`` maps field name to ``[old, new]``.
     """
 
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                              on_delete=models.SET_NULL, related_name="+", verbose_name=_("actor"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
     actor_label = models.CharField(_("actor label"), max_length=100, blank=True)
     verb = models.CharField(_("verb"), max_length=50)
     object_type = models.CharField(_("object type"), max_length=100)
@@ -78,8 +93,9 @@ class Event(TenantModel):
         verbose_name_plural = _("events")
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["org", "object_type", "object_id", "-created_at"],
-                         name="event_object_idx"),
+            models.Index(
+                fields=["org", "object_type", "object_id", "-created_at"], name="event_object_idx"
+            ),
             models.Index(fields=["org", "-created_at"], name="event_time_idx"),
             models.Index(fields=["org", "actor", "-created_at"], name="event_actor_idx"),
         ]
@@ -96,10 +112,20 @@ class Event(TenantModel):
 class Notification(TenantModel):
     """An in-app message to one user (e-mailed too when the user wants)."""
 
-    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                                  related_name="notifications", verbose_name=_("recipient"))
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                              on_delete=models.SET_NULL, related_name="+", verbose_name=_("actor"))
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("recipient"),
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
     verb = models.CharField(_("verb"), max_length=50)
     message = models.CharField(_("message"), max_length=500)
     url = models.CharField(_("link"), max_length=300, blank=True)

@@ -30,15 +30,28 @@ MENU: list[MenuItem] = [
     MenuItem("sales", _("Sales"), "ti-file-certificate", module="sales"),
     MenuItem("finance", _("Finance"), "ti-coin-yuan", module="finance"),
     MenuItem("analytics", _("Reports"), "ti-chart-bar", module="analytics"),
-    MenuItem("settings", _("Settings"), "ti-settings", module="settings", action="configure",
-             children=[
-                 MenuItem("organization", _("Organisation"), "ti-building-community", url_name="org:organization"),
-                 MenuItem("departments", _("Departments"), "ti-sitemap", url_name="org:department_list"),
-                 MenuItem("users", _("Users"), "ti-users", url_name="org:user_list"),
-                 MenuItem("roles", _("Roles and data scopes"), "ti-shield-lock", url_name="org:role_list"),
-                 MenuItem("audit", _("Audit trail"), "ti-history", url_name="core:audit_trail"),
-                 MenuItem("jobs", _("Jobs"), "ti-clock-play", url_name="core:jobs"),
-             ]),
+    MenuItem(
+        "settings",
+        _("Settings"),
+        "ti-settings",
+        module="settings",
+        action="configure",
+        children=[
+            MenuItem(
+                "organization",
+                _("Organisation"),
+                "ti-building-community",
+                url_name="org:organization",
+            ),
+            MenuItem("departments", _("Departments"), "ti-sitemap", url_name="org:department_list"),
+            MenuItem("users", _("Users"), "ti-users", url_name="org:user_list"),
+            MenuItem(
+                "roles", _("Roles and data scopes"), "ti-shield-lock", url_name="org:role_list"
+            ),
+            MenuItem("audit", _("Audit trail"), "ti-history", url_name="core:audit_trail"),
+            MenuItem("jobs", _("Jobs"), "ti-clock-play", url_name="core:jobs"),
+        ],
+    ),
 ]
 
 
@@ -71,12 +84,27 @@ def menu_for(user: Any, path: str) -> list[dict[str, Any]]:
                 continue
             url = _url(child.url_name)
             if url:
-                children.append({"key": child.key, "label": child.label, "icon": child.icon,
-                                 "url": url, "active": path.startswith(url)})
+                children.append(
+                    {
+                        "key": child.key,
+                        "label": child.label,
+                        "icon": child.icon,
+                        "url": url,
+                        "active": path.startswith(url),
+                    }
+                )
         url = _url(item.url_name)
         if not url and not children:
             continue
         active = (url == path) if url == "/" else bool(url and path.startswith(url))
-        result.append({"key": item.key, "label": item.label, "icon": item.icon, "url": url,
-                       "children": children, "active": active or any(c["active"] for c in children)})
+        result.append(
+            {
+                "key": item.key,
+                "label": item.label,
+                "icon": item.icon,
+                "url": url,
+                "children": children,
+                "active": active or any(c["active"] for c in children),
+            }
+        )
     return result

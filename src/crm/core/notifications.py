@@ -10,13 +10,24 @@ from django.utils import timezone
 from .models import Notification
 
 
-def notify(*, recipient: Any, verb: str, message: str, actor: Any = None, url: str = "",
-           target: models.Model | None = None) -> Notification:
+def notify(
+    *,
+    recipient: Any,
+    verb: str,
+    message: str,
+    actor: Any = None,
+    url: str = "",
+    target: models.Model | None = None,
+) -> Notification:
     """Create an in-app notification for ``recipient`` (same organisation as the target)."""
     return Notification.objects.create(
-        org_id=recipient.org_id, recipient=recipient,
-        actor=actor if getattr(actor, "pk", None) else None, verb=verb, message=message[:500],
-        url=url, target_type=target._meta.label_lower if target is not None else "",
+        org_id=recipient.org_id,
+        recipient=recipient,
+        actor=actor if getattr(actor, "pk", None) else None,
+        verb=verb,
+        message=message[:500],
+        url=url,
+        target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
     )
 

@@ -15,6 +15,8 @@ from typing import Any
 
 TransferFn = Callable[..., int]
 ownership_transfers: list[tuple[str, TransferFn]] = []
+#: key -> translated name of the records a transfer moves (shown after a deactivation)
+transfer_labels: dict[str, Any] = {}
 search_providers: list[Callable[..., list[dict[str, Any]]]] = []
 
 
@@ -30,9 +32,11 @@ class Section:
 record_sections: dict[str, list[Section]] = {}
 
 
-def register_ownership_transfer(label: str, fn: TransferFn) -> None:
-    if all(existing != label for existing, _fn in ownership_transfers):
-        ownership_transfers.append((label, fn))
+def register_ownership_transfer(key: str, fn: TransferFn, label: Any = None) -> None:
+    """Register ``fn`` to move a deactivated user's records of kind ``key`` (e.g. "customers")."""
+    if all(existing != key for existing, _fn in ownership_transfers):
+        ownership_transfers.append((key, fn))
+    transfer_labels[key] = label or key
 
 
 def register_section(model_label: str, section: Section) -> None:

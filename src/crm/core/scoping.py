@@ -16,8 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from .errors import NotFound
 
@@ -28,11 +30,11 @@ if TYPE_CHECKING:
 class DataScope(models.TextChoices):
     """How far a role sees: the owner of a record must fall inside it."""
 
-    SELF = "self", "own records"
-    DEPT = "dept", "own department"
-    DEPT_TREE = "dept_tree", "department and below"
-    ALL = "all", "whole organisation"
-    CUSTOM = "custom", "chosen departments"
+    SELF = "self", _("Own records")
+    DEPT = "dept", _("Own department")
+    DEPT_TREE = "dept_tree", _("Department and below")
+    ALL = "all", _("Whole organisation")
+    CUSTOM = "custom", _("Chosen departments")
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class ScopeFields:
     via:        delegate to a parent's scope (``ScopeFields(via="quote")`` on a quote line).
     org_wide:   every member of the organisation with the module permission sees every row.
     personal:   only the owner sees the row, whatever the roles (notifications, own tokens).
-    extra:      a callable ``(user) -> Q`` ORed in (e.g. public-pool rows without an owner).
+    also:       a callable ``(user) -> Q`` ORed in (e.g. public-pool rows without an owner).
     """
 
     owner: str | None = "owner"
@@ -52,7 +54,7 @@ class ScopeFields:
     via: str | None = None
     org_wide: bool = False
     personal: bool = False
-    extra: Callable[[User], Q] | None = None
+    also: Callable[[User], Q] | None = None
 
 
 def _prefix_q(q: Q, prefix: str) -> Q:
@@ -63,7 +65,7 @@ def _prefix_q(q: Q, prefix: str) -> Q:
         if isinstance(child, Q):
             clone.children.append(_prefix_q(child, prefix))
         else:
-            key, value = child
+            key, value = child  # type: ignore[misc]
             clone.children.append((f"{prefix}__{key}", value))
     return clone
 
@@ -75,8 +77,10 @@ def _owner_q(user: User, owner: str, role_scope: str, departments: list[Any]) ->
     if role_scope == DataScope.SELF:
         return Q(**{f"{owner}_id": user.pk})
     if role_scope == DataScope.DEPT:
-        return Q(**{f"{owner}__department_id": user.department_id}) if user.department_id else (
-            Q(**{f"{owner}_id": user.pk})
+        return (
+            Q(**{f"{owner}__department_id": user.department_id})
+            if user.department_id
+            else (Q(**{f"{owner}_id": user.pk}))
         )
     if role_scope == DataScope.DEPT_TREE:
         dept = user.department
@@ -125,16 +129,13 @@ def scope_q(user: User, model: type[models.Model], action: str) -> Q | _Unrestri
         elif spec.org_wide or spec.owner is None:
             result = UNRESTRICTED
         else:
-            combined: Q | None = Q(pk__in=[])
-            for role_scope, departments in grants:
-                q = _owner_q(user, spec.owner, role_scope, departments)
-                if q is None:
-                    combined = None
-                    break
-                combined = combined | q
-            if combined is None:
+            parts = [_owner_q(user, spec.owner, s, depts) for s, depts in grants]
+            if any(q is None for q in parts):
                 result = UNRESTRICTED
             else:
+                combined = Q(pk__in=[])
+                for q in parts:
+                    combined |= q  # type: ignore[operator]
                 if spec.shared:
                     field = model._meta.get_field(spec.shared)
                     through = field.remote_field.through  # type: ignore[union-attr]
@@ -143,8 +144,8 @@ def scope_q(user: User, model: type[models.Model], action: str) -> Q | _Unrestri
                     combined |= Q(
                         pk__in=through._base_manager.filter(**{target: user.pk}).values(source)
                     )
-                if spec.extra:
-                    combined |= spec.extra(user)
+                if spec.also:
+                    combined |= spec.also(user)
                 result = combined
     cache[key] = result
     return result
@@ -173,14 +174,20 @@ class ScopedQuerySet(models.QuerySet):
 
 
 def get_scoped_or_404(
-    model_or_qs: type[models.Model] | models.QuerySet, user: User | Any, pk: Any,
+    model_or_qs: type[models.Model] | models.QuerySet,
+    user: User | Any,
+    pk: Any,
     action: str = "view",
 ) -> Any:
     """Fetch one record ``user`` may ``action``; missing and out-of-scope both raise NotFound."""
-    qs = model_or_qs if isinstance(model_or_qs, models.QuerySet) else model_or_qs._default_manager
+    qs: Any = (
+        model_or_qs
+        if isinstance(model_or_qs, models.QuerySet)
+        else model_or_qs._default_manager.all()
+    )
     try:
-        return qs.visible_to(user, action).get(pk=pk)  # type: ignore[attr-defined]
-    except (qs.model.DoesNotExist, ValueError, TypeError):
+        return qs.visible_to(user, action).get(pk=pk)
+    except (ObjectDoesNotExist, ValueError, TypeError):
         raise NotFound() from None
 
 

@@ -1,4 +1,4 @@
-"""Background-job wiring: the ``periodic_job`` decorator (lock + last-run record) and the heartbeat."""
+"""Background-job wiring: ``periodic_job`` (lock + last-run record) and the heartbeat."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ log = logging.getLogger("crm.jobs")
 
 
 def run_job(name: str, fn: Callable[[], Any]) -> Any:
-    """Run ``fn`` as job ``name``: one at a time (lock), with its start, end and outcome recorded."""
+    """Run ``fn`` as job ``name``: one at a time (lock), with start, end and outcome recorded."""
     with HUEY.lock_task(f"job:{name}"):
         JobRun.objects.get_or_create(name=name)
         JobRun.objects.filter(name=name).update(last_started_at=timezone.now(), runs=F("runs") + 1)
@@ -29,12 +29,15 @@ def run_job(name: str, fn: Callable[[], Any]) -> Any:
                 result = fn()
         except Exception as exc:
             JobRun.objects.filter(name=name).update(
-                last_finished_at=timezone.now(), last_status="failed", last_message=str(exc)[:2000])
+                last_finished_at=timezone.now(), last_status="failed", last_message=str(exc)[:2000]
+            )
             log.exception("job %s failed", name)
             raise
         JobRun.objects.filter(name=name).update(
-            last_finished_at=timezone.now(), last_status="ok",
-            last_message="" if result is None else str(result)[:2000])
+            last_finished_at=timezone.now(),
+            last_status="ok",
+            last_message="" if result is None else str(result)[:2000],
+        )
         return result
 
 

@@ -39,7 +39,9 @@ def require_perm(request: HttpRequest, module: str, action: str) -> None:
 def domain_error_response(request: HttpRequest, exc: DomainError) -> HttpResponse:
     """Render a domain error as a styled error page (403/404/409/400)."""
     template = {403: "403.html", 404: "404.html"}.get(exc.status, "error.html")
-    return render(request, template, {"message": exc.message, "status": exc.status}, status=exc.status)
+    return render(
+        request, template, {"message": exc.message, "status": exc.status}, status=exc.status
+    )
 
 
 @login_required
@@ -61,7 +63,9 @@ def notifications(request: HttpRequest) -> HttpResponse:
 def notifications_read_all(request: HttpRequest) -> HttpResponse:
     from django.utils import timezone
 
-    Notification.objects.visible_to(request.user).filter(read_at__isnull=True).update(read_at=timezone.now())
+    Notification.objects.visible_to(request.user).filter(read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
     messages.success(request, _("All notifications marked as read."))
     return redirect("core:notifications")
 
@@ -86,7 +90,7 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
     qs = Event.objects.visible_to(request.user).select_related("actor")
     f = request.GET
     if f.get("actor"):
-        qs = qs.filter(actor_id=f["actor"]) if f["actor"].isdigit() else qs.none()
+        qs = qs.filter(actor_id=int(f["actor"])) if f["actor"].isdigit() else qs.none()
     if f.get("verb"):
         qs = qs.filter(verb__icontains=f["verb"].strip())
     if f.get("object_type"):
@@ -100,11 +104,22 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
     from crm.org.models import User
 
     page = Paginator(qs.order_by("-created_at", "-id"), 50).get_page(f.get("page"))
-    object_types = (Event.objects.visible_to(request.user).order_by().values_list("object_type", flat=True).distinct())
-    return render(request, "core/audit_trail.html", {
-        "page": page, "filters": f, "object_types": sorted(set(object_types)),
-        "actors": User.objects.visible_to(request.user).order_by("name"),
-    })
+    object_types = (
+        Event.objects.visible_to(request.user)
+        .order_by()
+        .values_list("object_type", flat=True)
+        .distinct()
+    )
+    return render(
+        request,
+        "core/audit_trail.html",
+        {
+            "page": page,
+            "filters": f,
+            "object_types": sorted(set(object_types)),
+            "actors": User.objects.visible_to(request.user).order_by("name"),
+        },
+    )
 
 
 @login_required
@@ -123,7 +138,12 @@ def history_context(obj: Any) -> dict[str, Any]:
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "error.html", {"status": 400, "message": _("The request was not valid.")}, status=400)
+    return render(
+        request,
+        "error.html",
+        {"status": 400, "message": _("The request was not valid.")},
+        status=400,
+    )
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

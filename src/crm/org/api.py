@@ -1,6 +1,5 @@
 """/api/v1/org/: the current user, organisation, departments, users, roles and API tokens."""
 
-
 from typing import Any
 
 from django.http import HttpRequest
@@ -15,9 +14,25 @@ from . import services
 from .models import ApiToken, Department, Role, User
 from .permissions import ACTIONS, MODULES
 from .schemas import (
-    DeactivateResult, DepartmentCreate, DepartmentMove, DepartmentRead, DepartmentUpdate, MeRead,
-    OrganizationRead, OrganizationUpdate, PermissionVocabulary, RoleCopy, RoleRead, RoleWrite,
-    TokenCreate, TokenCreated, TokenRead, UserCreate, UserDeactivate, UserFilter, UserRead,
+    DeactivateResult,
+    DepartmentCreate,
+    DepartmentMove,
+    DepartmentRead,
+    DepartmentUpdate,
+    MeRead,
+    OrganizationRead,
+    OrganizationUpdate,
+    PermissionVocabulary,
+    RoleCopy,
+    RoleRead,
+    RoleWrite,
+    TokenCreate,
+    TokenCreated,
+    TokenRead,
+    UserCreate,
+    UserDeactivate,
+    UserFilter,
+    UserRead,
     UserUpdate,
 )
 
@@ -32,9 +47,23 @@ def _me(request: HttpRequest) -> User:
 def me(request: HttpRequest) -> Any:
     user = _me(request)
     perms = sorted({p for r in user._roles() for p in r.permissions})
-    return {**{f: getattr(user, f) for f in ("id", "username", "name", "email", "language",
-                                              "org", "department", "totp_enabled")},
-            "roles": user._roles(), "permissions": perms}
+    return {
+        **{
+            f: getattr(user, f)
+            for f in (
+                "id",
+                "username",
+                "name",
+                "email",
+                "language",
+                "org",
+                "department",
+                "totp_enabled",
+            )
+        },
+        "roles": user._roles(),
+        "permissions": perms,
+    }
 
 
 @router.get("/organization", response=OrganizationRead, summary="The current organisation")
@@ -45,10 +74,16 @@ def organization(request: HttpRequest) -> Any:
 @router.patch("/organization", response=OrganizationRead, summary="Rename or change time zone")
 def update_organization(request: HttpRequest, payload: OrganizationUpdate) -> Any:
     user = _me(request)
-    return services.update_organization(actor=user, org=user.org, **payload.dict(exclude_unset=True))
+    return services.update_organization(
+        actor=user,
+        org=user.org,  # type: ignore[arg-type]
+        **payload.dict(exclude_unset=True),
+    )
 
 
-@router.get("/permissions", response=PermissionVocabulary, summary="Modules, actions and data scopes")
+@router.get(
+    "/permissions", response=PermissionVocabulary, summary="Modules, actions and data scopes"
+)
 def permission_vocabulary(request: HttpRequest) -> Any:
     return {
         "modules": [{"key": k, "label": str(v)} for k, v in MODULES],
@@ -66,7 +101,9 @@ def _user(request: HttpRequest, pk: int | None) -> User | None:
     return None if pk is None else scoped_get(request, User, pk)
 
 
-@router.get("/departments", response=list[DepartmentRead], summary="The department tree, in path order")
+@router.get(
+    "/departments", response=list[DepartmentRead], summary="The department tree, in path order"
+)
 def list_departments(request: HttpRequest, include_inactive: bool = False) -> Any:
     qs = scoped(request, Department).select_related("head").order_by("path")
     return qs if include_inactive else qs.filter(is_active=True)
@@ -75,8 +112,11 @@ def list_departments(request: HttpRequest, include_inactive: bool = False) -> An
 @router.post("/departments", response={201: DepartmentRead}, summary="Add a department")
 def create_department(request: HttpRequest, payload: DepartmentCreate) -> Any:
     return 201, services.create_department(
-        actor=_me(request), name=payload.name, parent=_dept(request, payload.parent_id),
-        head=_user(request, payload.head_id))
+        actor=_me(request),
+        name=payload.name,
+        parent=_dept(request, payload.parent_id),
+        head=_user(request, payload.head_id),
+    )
 
 
 @router.get("/departments/{dept_id}", response=DepartmentRead)
@@ -84,7 +124,9 @@ def get_department(request: HttpRequest, dept_id: int) -> Any:
     return scoped_get(request, Department, dept_id)
 
 
-@router.patch("/departments/{dept_id}", response=DepartmentRead, summary="Rename, set head, disable")
+@router.patch(
+    "/departments/{dept_id}", response=DepartmentRead, summary="Rename, set head, disable"
+)
 def update_department(request: HttpRequest, dept_id: int, payload: DepartmentUpdate) -> Any:
     data = payload.dict(exclude_unset=True)
     kwargs: dict[str, Any] = {}
@@ -94,18 +136,31 @@ def update_department(request: HttpRequest, dept_id: int, payload: DepartmentUpd
         kwargs["head"] = _user(request, data["head_id"])
     if "is_active" in data:
         kwargs["is_active"] = data["is_active"]
-    return services.update_department(actor=_me(request), department=scoped_get(request, Department, dept_id), **kwargs)
+    return services.update_department(
+        actor=_me(request), department=scoped_get(request, Department, dept_id), **kwargs
+    )
 
 
-@router.post("/departments/{dept_id}/move", response=DepartmentRead, summary="Move under another department")
+@router.post(
+    "/departments/{dept_id}/move", response=DepartmentRead, summary="Move under another department"
+)
 def move_department(request: HttpRequest, dept_id: int, payload: DepartmentMove) -> Any:
-    return services.move_department(actor=_me(request), department=scoped_get(request, Department, dept_id),
-                                    new_parent=scoped_get(request, Department, payload.parent_id))
+    return services.move_department(
+        actor=_me(request),
+        department=scoped_get(request, Department, dept_id),
+        new_parent=scoped_get(request, Department, payload.parent_id),
+    )
 
 
 # --- Users ---------------------------------------------------------------------------------------
-USER_SORTS = {"name": "name", "username": "username", "email": "email", "joined": "date_joined",
-              "last_login": "last_login", "department": "department__path"}
+USER_SORTS = {
+    "name": "name",
+    "username": "username",
+    "email": "email",
+    "joined": "date_joined",
+    "last_login": "last_login",
+    "department": "department__path",
+}
 
 
 @router.get("/users", response=list[UserRead], summary="Colleagues (filter, sort, paginate)")
@@ -115,7 +170,11 @@ def list_users(request: HttpRequest, filters: Query[UserFilter], sort: str | Non
     if filters.q:
         from django.db.models import Q
 
-        qs = qs.filter(Q(name__icontains=filters.q) | Q(username__icontains=filters.q) | Q(email__icontains=filters.q))
+        qs = qs.filter(
+            Q(name__icontains=filters.q)
+            | Q(username__icontains=filters.q)
+            | Q(email__icontains=filters.q)
+        )
     if filters.department_id is not None:
         qs = qs.filter(department_id=filters.department_id)
     if filters.role_id is not None:
@@ -141,9 +200,16 @@ def _roles(request: HttpRequest, ids: list[int]) -> list[Role]:
 def create_user(request: HttpRequest, payload: UserCreate) -> Any:
     dept = scoped_get(request, Department, payload.department_id)
     user, _invite = services.create_user(
-        actor=_me(request), username=payload.username, email=payload.email, name=payload.name,
-        mobile=payload.mobile, department=dept, roles=_roles(request, payload.role_ids),
-        manager=_user(request, payload.manager_id), password=payload.password)
+        actor=_me(request),
+        username=payload.username,
+        email=payload.email,
+        name=payload.name,
+        mobile=payload.mobile,
+        department=dept,
+        roles=_roles(request, payload.role_ids),
+        manager=_user(request, payload.manager_id),
+        password=payload.password,
+    )
     return 201, user
 
 
@@ -157,15 +223,21 @@ def update_user(request: HttpRequest, user_id: int, payload: UserUpdate) -> Any:
         kwargs["roles"] = _roles(request, data["role_ids"])
     if "manager_id" in data:
         kwargs["manager"] = _user(request, data["manager_id"])
-    return services.update_user(actor=_me(request), user=scoped_get(request, User, user_id), **kwargs)
+    return services.update_user(
+        actor=_me(request), user=scoped_get(request, User, user_id), **kwargs
+    )
 
 
-@router.post("/users/{user_id}/deactivate", response=DeactivateResult,
-             summary="Deactivate; records move to a colleague, sessions and tokens end")
+@router.post(
+    "/users/{user_id}/deactivate",
+    response=DeactivateResult,
+    summary="Deactivate; records move to a colleague, sessions and tokens end",
+)
 def deactivate_user(request: HttpRequest, user_id: int, payload: UserDeactivate) -> Any:
     target = scoped_get(request, User, user_id)
-    moved = services.deactivate_user(actor=_me(request), user=target,
-                                     transfer_to=_user(request, payload.transfer_to_id))
+    moved = services.deactivate_user(
+        actor=_me(request), user=target, transfer_to=_user(request, payload.transfer_to_id)
+    )
     return {"user": target, "moved": moved}
 
 
@@ -189,8 +261,14 @@ def _role_kwargs(request: HttpRequest, payload: RoleWrite) -> dict[str, Any]:
     depts = list(scoped(request, Department).filter(pk__in=payload.scope_department_ids))
     if len(depts) != len(set(payload.scope_department_ids)):
         raise NotFound()
-    return {"name": payload.name, "description": payload.description, "permissions": payload.permissions,
-            "data_scope": payload.data_scope, "scope_departments": depts, "require_2fa": payload.require_2fa}
+    return {
+        "name": payload.name,
+        "description": payload.description,
+        "permissions": payload.permissions,
+        "data_scope": payload.data_scope,
+        "scope_departments": depts,
+        "require_2fa": payload.require_2fa,
+    }
 
 
 @router.post("/roles", response={201: RoleRead})
@@ -206,7 +284,9 @@ def update_role(request: HttpRequest, role_id: int, payload: RoleWrite) -> Any:
 
 @router.post("/roles/{role_id}/copy", response={201: RoleRead})
 def copy_role(request: HttpRequest, role_id: int, payload: RoleCopy) -> Any:
-    return 201, services.copy_role(actor=_me(request), role=scoped_get(request, Role, role_id), name=payload.name)
+    return 201, services.copy_role(
+        actor=_me(request), role=scoped_get(request, Role, role_id), name=payload.name
+    )
 
 
 @router.delete("/roles/{role_id}", response={204: None})
@@ -223,7 +303,9 @@ def list_tokens(request: HttpRequest) -> Any:
 
 @router.post("/tokens", response={201: TokenCreated}, summary="Create an API token (shown once)")
 def create_token(request: HttpRequest, payload: TokenCreate) -> Any:
-    token, raw = services.create_token(actor=_me(request), name=payload.name, expires_at=payload.expires_at)
+    token, raw = services.create_token(
+        actor=_me(request), name=payload.name, expires_at=payload.expires_at
+    )
     token.token = raw  # type: ignore[attr-defined]
     return 201, token
 

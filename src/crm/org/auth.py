@@ -56,7 +56,8 @@ def send_invitation(user: User, base_url: str = "") -> str:
         subject=_("You are invited to %(org)s's CRM") % {"org": org_name},
         message=_("Hello %(name)s,\n\nAn account was created for you. Set your password here "
                   "(the link works once and expires in an hour):\n\n%(url)s\n\nLogin: %(login)s\n")
-        % {"name": user.display_name, "url": (base_url or getattr(settings, "CRM_BASE_URL", "")) + path,
+        % {"name": user.display_name,
+           "url": (base_url or getattr(settings, "CRM_BASE_URL", "")) + path,
            "login": user.email or user.username},
         from_email=None, recipient_list=[user.email],
     )

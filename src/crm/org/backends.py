@@ -15,7 +15,11 @@ def find_login(login: str) -> User | None:
     login = (login or "").strip()
     if not login:
         return None
-    return User.objects.filter(Q(username__iexact=login) | Q(email__iexact=login)).order_by("pk").first()
+    return (
+        User.objects.filter(Q(username__iexact=login) | Q(email__iexact=login))
+        .order_by("pk")
+        .first()
+    )
 
 
 def axes_username(request: Any, credentials: dict[str, Any]) -> str:
@@ -28,13 +32,16 @@ def axes_username(request: Any, credentials: dict[str, Any]) -> str:
 class LoginBackend(ModelBackend):
     """Username-or-e-mail login with Argon2-hashed passwords."""
 
-    def authenticate(self, request: Any, username: str | None = None,
-                     password: str | None = None, **kwargs: Any) -> User | None:
+    def authenticate(
+        self, request: Any, username: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> User | None:
         if username is None or password is None:
             return None
         user = find_login(username)
         if user is None:
-            User().set_password(password)  # same work as a real check: no user enumeration by timing
+            User().set_password(
+                password
+            )  # same work as a real check: no user enumeration by timing
             return None
         if user.check_password(password) and self.user_can_authenticate(user):
             return user

@@ -143,8 +143,11 @@ def delete_organization(org: Organization) -> None:
         cleaner(org)
     user_ids = {str(pk) for pk in User.objects.filter(org=org).values_list("pk", flat=True)}
     if user_ids:
-        stale = [s.pk for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
-                 if str(s.get_decoded().get(SESSION_KEY)) in user_ids]
+        stale = [
+            s.pk
+            for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+            if str(s.get_decoded().get(SESSION_KEY)) in user_ids
+        ]
         Session.objects.filter(pk__in=stale).delete()
     Department.objects.filter(org=org).update(head=None)
     User.objects.filter(org=org).update(manager=None)
@@ -168,8 +171,12 @@ def reset_demo() -> DemoResult:
     """Delete the previous demo organisation and build a fresh one, in one transaction."""
     delete_demo_organizations()
     org, admin = services.create_organization(
-        name=DEMO_ORG_NAME, admin_email=ADMIN.email, admin_password=DEMO_PASSWORD,
-        admin_name=ADMIN.name, admin_username=ADMIN.username, is_demo=True,
+        name=DEMO_ORG_NAME,
+        admin_email=ADMIN.email,
+        admin_password=DEMO_PASSWORD,
+        admin_name=ADMIN.name,
+        admin_username=ADMIN.username,
+        is_demo=True,
     )
     result = DemoResult(org=org, users={ADMIN.username: admin})
     root = admin.department
@@ -177,25 +184,31 @@ def reset_demo() -> DemoResult:
     result.departments["root"] = root
     for key, name, parent in DEPARTMENTS:
         result.departments[key] = services.create_department(
-            actor=admin, name=name, parent=result.departments[parent])
+            actor=admin, name=name, parent=result.departments[parent]
+        )
 
     roles = {r.code: r for r in Role.objects.filter(org=org, is_builtin=True)}
-    services.update_user(actor=admin, user=admin,
-                         department=result.departments[ADMIN.department])
+    services.update_user(actor=admin, user=admin, department=result.departments[ADMIN.department])
     for n, person in enumerate(PEOPLE, start=1):
         if person.username == ADMIN.username:
             continue
         user, _invite = services.create_user(
-            actor=admin, username=person.username, email=person.email, name=person.name,
-            department=result.departments[person.department], roles=[roles[person.role]],
-            password=DEMO_PASSWORD, mobile=f"1390000{n:04d}",
+            actor=admin,
+            username=person.username,
+            email=person.email,
+            name=person.name,
+            department=result.departments[person.department],
+            roles=[roles[person.role]],
+            password=DEMO_PASSWORD,
+            mobile=f"1390000{n:04d}",
             manager=result.users[person.manager] if person.manager else None,
         )
         result.users[person.username] = user
 
     for key, username in HEADS.items():
-        services.update_department(actor=admin, department=result.departments[key],
-                                   head=result.users[username])
+        services.update_department(
+            actor=admin, department=result.departments[key], head=result.users[username]
+        )
     for builder in DEMO_BUILDERS:
         builder(org, result.users)
     return result

@@ -46,7 +46,8 @@ class TablerForm(forms.Form):
         self._mark_invalid()
 
 
-def apply_errors(form: forms.Form, exc: ValidationFailed, field_map: dict[str, str] | None = None) -> None:
+def apply_errors(form: forms.Form, exc: ValidationFailed,
+                 field_map: dict[str, str] | None = None) -> None:
     """Show a service's ``ValidationFailed`` on ``form``: field errors on their fields
     (renamed through ``field_map``), everything else at the top of the form."""
     field_map = field_map or {}
@@ -74,8 +75,9 @@ def _code_field() -> forms.CharField:
 
 class LoginForm(TablerForm):
     login = forms.CharField(label=_("E-mail or username"), max_length=254,
-                            widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True,
-                                                          "autocapitalize": "none"}))
+                            widget=forms.TextInput(attrs={
+                                "autocomplete": "username", "autofocus": True,
+                                "autocapitalize": "none"}))
     password = _password(_("Password"), "current-password")
     next = forms.CharField(required=False, widget=forms.HiddenInput)
 
@@ -86,7 +88,8 @@ class TotpCodeForm(TablerForm):
 
 class SignupForm(TablerForm):
     name = forms.CharField(label=_("Organisation name"), max_length=200,
-                           widget=forms.TextInput(attrs={"autocomplete": "organization", "autofocus": True}))
+                           widget=forms.TextInput(attrs={"autocomplete": "organization",
+                                                         "autofocus": True}))
     admin_name = forms.CharField(label=_("Your name"), max_length=100,
                                  widget=forms.TextInput(attrs={"autocomplete": "name"}))
     email = forms.EmailField(label=_("E-mail"), max_length=254,
@@ -96,7 +99,8 @@ class SignupForm(TablerForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("password1") and data.get("password2") and data["password1"] != data["password2"]:
+        p1, p2 = data.get("password1"), data.get("password2")
+        if p1 and p2 and p1 != p2:
             self.add_error("password2", _("The two passwords do not match."))
         return data
 
@@ -120,7 +124,8 @@ class PasswordChangeForm(SetPasswordForm):
 
 class PasswordResetRequestForm(TablerForm):
     email = forms.EmailField(label=_("E-mail"), max_length=254,
-                             widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}))
+                             widget=forms.EmailInput(attrs={"autocomplete": "email",
+                                                           "autofocus": True}))
 
 
 class TotpDisableForm(TablerForm):
@@ -135,7 +140,8 @@ class ProfileForm(TablerForm):
     name = forms.CharField(label=_("Name"), max_length=100,
                            widget=forms.TextInput(attrs={"autocomplete": "name"}))
     mobile = forms.CharField(label=_("Mobile"), max_length=30, required=False,
-                             widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}))
+                             widget=forms.TextInput(attrs={"autocomplete": "tel",
+                                                           "inputmode": "tel"}))
     language = forms.ChoiceField(label=_("Language"), required=False, choices=language_choices)
 
 
@@ -143,5 +149,6 @@ class TokenCreateForm(TablerForm):
     name = forms.CharField(label=_("Name"), max_length=100,
                            help_text=_("What the token is for, e.g. “ERP sync”."))
     expires_on = forms.DateField(label=_("Expires on"), required=False,
-                                 help_text=_("Optional. The token stops working at the end of this day."),
+                                 help_text=_("Optional. The token stops working at the end of this "
+                                             "day."),
                                  widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))

@@ -30,13 +30,17 @@ class SessionLifetimeMiddleware:
             now = int(time.time())
             login_at = request.session.get(LOGIN_AT) or now
             seen_at = request.session.get(SEEN_AT) or now
-            if (now - seen_at > settings.CRM_SESSION_IDLE_SECONDS
-                    or now - login_at > settings.CRM_SESSION_ABSOLUTE_SECONDS):
+            if (
+                now - seen_at > settings.CRM_SESSION_IDLE_SECONDS
+                or now - login_at > settings.CRM_SESSION_ABSOLUTE_SECONDS
+            ):
                 logout(request)
                 request.session["crm_expired"] = True
             else:
                 request.session.setdefault(LOGIN_AT, login_at)
-                if now - seen_at >= 30 or SEEN_AT not in request.session:  # write at most every 30 s
+                if (
+                    now - seen_at >= 30 or SEEN_AT not in request.session
+                ):  # write at most every 30 s
                     request.session[SEEN_AT] = now
         return self.get_response(request)
 
@@ -74,14 +78,23 @@ class TwoFactorMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        if (user is not None and user.is_authenticated and not user.totp_enabled
-                and user.org_id and user.requires_2fa()
-                and not request.path.startswith(self.ALLOWED_PREFIXES)):
+        if (
+            user is not None
+            and user.is_authenticated
+            and not user.totp_enabled
+            and user.org_id
+            and user.requires_2fa()
+            and not request.path.startswith(self.ALLOWED_PREFIXES)
+        ):
             return redirect("org:totp_setup")
         return self.get_response(request)
 
 
 def activate_user_language(request: HttpRequest, response: HttpResponse, language: str) -> None:
     translation.activate(language)
-    response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, samesite="Lax",
-                        secure=getattr(settings, "LANGUAGE_COOKIE_SECURE", False))
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        samesite="Lax",
+        secure=getattr(settings, "LANGUAGE_COOKIE_SECURE", False),
+    )

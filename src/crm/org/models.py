@@ -43,11 +43,23 @@ class Department(TenantModel):
     """
 
     name = models.CharField(_("name"), max_length=100)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
-                               related_name="children", verbose_name=_("parent department"))
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        verbose_name=_("parent department"),
+    )
     path = models.CharField(_("path"), max_length=500, db_index=True, editable=False, default="")
-    head = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                             on_delete=models.SET_NULL, related_name="+", verbose_name=_("head"))
+    head = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("head"),
+    )
     sort_order = models.PositiveIntegerField(_("order"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
 
@@ -82,24 +94,43 @@ class CrmUserManager(UserManager.from_queryset(ScopedQuerySet)):  # type: ignore
 class User(AbstractUser):
     """A person who logs in. Belongs to one organisation and one department; has roles."""
 
-    org = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE,
-                            related_name="users", verbose_name=_("organisation"))
+    org = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="users",
+        verbose_name=_("organisation"),
+    )
     name = models.CharField(_("name"), max_length=100, blank=True)
     email = models.EmailField(_("e-mail"), blank=True)
     mobile = models.CharField(_("mobile"), max_length=30, blank=True)
-    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="members", verbose_name=_("department"))
-    roles = models.ManyToManyField("Role", blank=True, related_name="users",
-                                   verbose_name=_("roles"))
-    manager = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="reports", verbose_name=_("manager"))
+    department = models.ForeignKey(
+        Department,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="members",
+        verbose_name=_("department"),
+    )
+    roles: models.ManyToManyField[Role, Any] = models.ManyToManyField(
+        "Role", blank=True, related_name="users", verbose_name=_("roles")
+    )
+    manager = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reports",
+        verbose_name=_("manager"),
+    )
     totp_secret = models.CharField(max_length=64, blank=True, editable=False)
     totp_enabled = models.BooleanField(_("two-factor authentication"), default=False)
     password_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     deactivated_at = models.DateTimeField(_("deactivated at"), null=True, blank=True)
     language = models.CharField(_("language"), max_length=10, blank=True)
 
-    objects = CrmUserManager()
+    objects: ClassVar[CrmUserManager] = CrmUserManager()
     scope: ClassVar[ScopeFields] = ScopeFields(owner=None, org_wide=True)
     scope_module: ClassVar[str] = "directory"
 
@@ -108,8 +139,9 @@ class User(AbstractUser):
         verbose_name_plural = _("users")
         ordering = ["name", "username"]
         constraints = [
-            models.UniqueConstraint(Lower("email"), condition=~models.Q(email=""),
-                                    name="user_unique_email_ci"),
+            models.UniqueConstraint(
+                Lower("email"), condition=~models.Q(email=""), name="user_unique_email_ci"
+            ),
         ]
         indexes = [models.Index(fields=["org", "department"], name="user_org_dept_idx")]
 
@@ -124,7 +156,9 @@ class User(AbstractUser):
     def _roles(self) -> list[Role]:
         cached = self.__dict__.get("_roles_cache")
         if cached is None:
-            cached = list(self.roles.filter(org_id=self.org_id).prefetch_related("scope_departments"))
+            cached = list(
+                self.roles.filter(org_id=self.org_id).prefetch_related("scope_departments")
+            )
             self.__dict__["_roles_cache"] = cached
         return cached
 
@@ -140,8 +174,11 @@ class User(AbstractUser):
         if module == "directory":
             module, action = "settings", "configure"
         perm = f"{module}:{action}"
-        return [(r.data_scope, list(r.scope_departments.all()))
-                for r in self._roles() if perm in r.permissions]
+        return [
+            (r.data_scope, list(r.scope_departments.all()))
+            for r in self._roles()
+            if perm in r.permissions
+        ]
 
     def can(self, module: str, action: str = "view") -> bool:
         """Does any role of the user grant ``module:action``?"""
@@ -166,10 +203,12 @@ class Role(TenantModel):
     code = models.CharField(_("built-in code"), max_length=30, blank=True)
     description = models.CharField(_("description"), max_length=300, blank=True)
     permissions = models.JSONField(_("permissions"), default=list, blank=True)
-    data_scope = models.CharField(_("data scope"), max_length=20, choices=DataScope.choices,
-                                  default=DataScope.SELF)
-    scope_departments = models.ManyToManyField(Department, blank=True, related_name="+",
-                                               verbose_name=_("chosen departments"))
+    data_scope = models.CharField(
+        _("data scope"), max_length=20, choices=DataScope.choices, default=DataScope.SELF
+    )
+    scope_departments = models.ManyToManyField(
+        Department, blank=True, related_name="+", verbose_name=_("chosen departments")
+    )
     require_2fa = models.BooleanField(_("require two-factor authentication"), default=False)
     is_builtin = models.BooleanField(_("built-in"), default=False)
 
@@ -194,8 +233,9 @@ def hash_token(raw: str) -> str:
 class ApiToken(TenantModel):
     """A personal API token. Only its SHA-256 is stored; the token is shown once."""
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens",
-                             verbose_name=_("user"))
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="api_tokens", verbose_name=_("user")
+    )
     name = models.CharField(_("name"), max_length=100)
     prefix = models.CharField(_("prefix"), max_length=16, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)

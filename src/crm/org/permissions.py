@@ -54,34 +54,51 @@ class BuiltinRole:
 # code -> (name, description, data scope, permissions)
 BUILTIN_ROLES: dict[str, tuple[object, object, str, list[str]]] = {
     BuiltinRole.REP: (
-        _("Sales rep"), _("Works own leads, customers and opportunities."), DataScope.SELF,
+        _("Sales rep"),
+        _("Works own leads, customers and opportunities."),
+        DataScope.SELF,
         grant(["customers", "leads", "opportunities", "activities"], ["view", "create", "edit"])
-        + grant(["sales"], ["view", "create", "edit"]) + grant(["finance", "analytics"], ["view"]),
+        + grant(["sales"], ["view", "create", "edit"])
+        + grant(["finance", "analytics"], ["view"]),
     ),
     BuiltinRole.MANAGER: (
-        _("Sales manager"), _("Runs a team: sees and assigns the records of the department and below."),
+        _("Sales manager"),
+        _("Runs a team: sees and assigns the records of the department and below."),
         DataScope.DEPT_TREE,
-        grant(["customers", "leads", "opportunities", "activities", "sales"],
-              ["view", "create", "edit", "delete", "transfer", "export", "approve"])
-        + grant(["finance"], ["view"]) + grant(["analytics"], ["view", "export"]),
+        grant(
+            ["customers", "leads", "opportunities", "activities", "sales"],
+            ["view", "create", "edit", "delete", "transfer", "export", "approve"],
+        )
+        + grant(["finance"], ["view"])
+        + grant(["analytics"], ["view", "export"]),
     ),
     BuiltinRole.DIRECTOR: (
-        _("Sales director"), _("Sees the whole organisation's sales and approves."), DataScope.ALL,
+        _("Sales director"),
+        _("Sees the whole organisation's sales and approves."),
+        DataScope.ALL,
         grant(BUSINESS, ["view", "create", "edit", "delete", "transfer", "export", "approve"])
         + grant(["analytics"], ["view", "export", "configure"]),
     ),
     BuiltinRole.MARKETING: (
-        _("Marketing"), _("Runs the total lead pool, web forms and campaigns."), DataScope.ALL,
+        _("Marketing"),
+        _("Runs the total lead pool, web forms and campaigns."),
+        DataScope.ALL,
         grant(["leads"], ["view", "create", "edit", "delete", "transfer", "export", "configure"])
-        + grant(["customers"], ["view"]) + grant(["analytics"], ["view", "export"]),
+        + grant(["customers"], ["view"])
+        + grant(["analytics"], ["view", "export"]),
     ),
     BuiltinRole.FINANCE: (
-        _("Finance"), _("Records receipts and invoices; reads contracts."), DataScope.ALL,
+        _("Finance"),
+        _("Records receipts and invoices; reads contracts."),
+        DataScope.ALL,
         grant(["finance"], ["view", "create", "edit", "delete", "export", "approve"])
-        + grant(["sales", "customers"], ["view"]) + grant(["analytics"], ["view", "export"]),
+        + grant(["sales", "customers"], ["view"])
+        + grant(["analytics"], ["view", "export"]),
     ),
     BuiltinRole.ADMIN: (
-        _("Administrator"), _("Configures the organisation: people, roles, settings."), DataScope.ALL,
+        _("Administrator"),
+        _("Configures the organisation: people, roles, settings."),
+        DataScope.ALL,
         list(ALL_PERMISSIONS),
     ),
 }

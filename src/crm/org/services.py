@@ -14,7 +14,7 @@ from django.contrib.auth import password_validation
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Value
+from django.db.models import Value
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -35,6 +35,13 @@ def require(actor: User, module: str, action: str) -> None:
 
 def require_admin(actor: User) -> None:
     require(actor, "settings", "configure")
+
+
+def org_id_of(actor: User) -> int:
+    """The actor's organisation id (every acting user belongs to one)."""
+    if actor.org_id is None:
+        raise PermissionDenied()
+    return actor.org_id
 
 
 def _same_org(actor: User, obj: Any) -> None:
@@ -67,8 +74,14 @@ def _check_login_unique(username: str, email: str, exclude_pk: int | None = None
 # --- Organisations ------------------------------------------------------------------------------
 @transaction.atomic
 def create_organization(
-    *, name: str, admin_email: str, admin_password: str, admin_name: str = "",
-    admin_username: str = "", time_zone: str | None = None, is_demo: bool = False,
+    *,
+    name: str,
+    admin_email: str,
+    admin_password: str,
+    admin_name: str = "",
+    admin_username: str = "",
+    time_zone: str | None = None,
+    is_demo: bool = False,
 ) -> tuple[Organization, User]:
     """Sign a company up: the organisation, its root department, built-in roles and an admin.
 
@@ -88,23 +101,35 @@ def create_organization(
     candidate = User(username=username, email=email, name=admin_name)
     validate_password_or_raise(admin_password, candidate)
 
-    org = Organization.objects.create(name=name, time_zone=time_zone or settings.TIME_ZONE,
-                                      is_demo=is_demo)
+    org = Organization.objects.create(
+        name=name, time_zone=time_zone or settings.TIME_ZONE, is_demo=is_demo
+    )
     root = Department.objects.create(org=org, name=name)
     root.path = f"/{root.pk}/"
     root.save(update_fields=["path"])
     roles = install_builtin_roles(org)
-    admin = User(org=org, username=username, email=email, name=admin_name or username,
-                 department=root, password_changed_at=timezone.now())
+    admin = User(
+        org=org,
+        username=username,
+        email=email,
+        name=admin_name or username,
+        department=root,
+        password_changed_at=timezone.now(),
+    )
     admin.set_password(admin_password)
     admin.save()
     admin.roles.add(roles[BuiltinRole.ADMIN])
     root.head = admin
     root.save(update_fields=["head"])
-    audit.record(actor=admin, obj=org, verb="org.created", org_id=org.pk,
-                 changes={"name": [None, org.name]})
-    audit.record(actor=admin, obj=admin, verb="user.created",
-                 changes={"username": [None, admin.username], "email": [None, admin.email]})
+    audit.record(
+        actor=admin, obj=org, verb="org.created", org_id=org.pk, changes={"name": [None, org.name]}
+    )
+    audit.record(
+        actor=admin,
+        obj=admin,
+        verb="user.created",
+        changes={"username": [None, admin.username], "email": [None, admin.email]},
+    )
     return org, admin
 
 
@@ -113,17 +138,24 @@ def install_builtin_roles(org: Organization) -> dict[str, Role]:
     result: dict[str, Role] = {}
     for code, (name, description, scope, perms) in BUILTIN_ROLES.items():
         role, _created = Role.objects.update_or_create(
-            org=org, code=code, is_builtin=True,
-            defaults={"name": str(name), "description": str(description), "data_scope": scope,
-                      "permissions": sorted(perms)},
+            org=org,
+            code=code,
+            is_builtin=True,
+            defaults={
+                "name": str(name),
+                "description": str(description),
+                "data_scope": scope,
+                "permissions": sorted(perms),
+            },
         )
         result[code] = role
     return result
 
 
 @transaction.atomic
-def update_organization(*, actor: User, org: Organization, name: str | None = None,
-                        time_zone: str | None = None) -> Organization:
+def update_organization(
+    *, actor: User, org: Organization, name: str | None = None, time_zone: str | None = None
+) -> Organization:
     require_admin(actor)
     if org.pk != actor.org_id:
         raise NotFound()
@@ -139,22 +171,21 @@ def update_organization(*, actor: User, org: Organization, name: str | None = No
             raise ValidationFailed(field_errors={"time_zone": [_("Unknown time zone.")]})
         org.time_zone = time_zone
     org.save()
-    audit.record(actor=actor, obj=org, verb="org.updated", org_id=org.pk,
-                 changes=audit.diff(before, audit.snapshot(org)))
+    audit.record(
+        actor=actor,
+        obj=org,
+        verb="org.updated",
+        org_id=org.pk,
+        changes=audit.diff(before, audit.snapshot(org)),
+    )
     return org
 
 
 # --- Departments --------------------------------------------------------------------------------
-def _get_department(actor: User, pk: Any) -> Department:
-    try:
-        return Department.objects.get(org_id=actor.org_id, pk=pk)
-    except (Department.DoesNotExist, ValueError, TypeError):
-        raise NotFound() from None
-
-
 @transaction.atomic
-def create_department(*, actor: User, name: str, parent: Department | None = None,
-                      head: User | None = None) -> Department:
+def create_department(
+    *, actor: User, name: str, parent: Department | None = None, head: User | None = None
+) -> Department:
     """Add a department under ``parent`` (the root when omitted)."""
     require_admin(actor)
     name = (name or "").strip()
@@ -167,8 +198,10 @@ def create_department(*, actor: User, name: str, parent: Department | None = Non
     if head is not None:
         _same_org(actor, head)
     if Department.objects.filter(org_id=actor.org_id, parent=parent, name=name).exists():
-        raise ValidationFailed(field_errors={"name": [_("A department with this name already exists here.")]})
-    dept = Department.objects.create(org_id=actor.org_id, name=name, parent=parent, head=head)
+        raise ValidationFailed(
+            field_errors={"name": [_("A department with this name already exists here.")]}
+        )
+    dept = Department.objects.create(org_id=org_id_of(actor), name=name, parent=parent, head=head)
     dept.path = f"{parent.path if parent else '/'}{dept.pk}/"
     dept.save(update_fields=["path"])
     audit.record_created(actor=actor, obj=dept, verb="department.created")
@@ -176,8 +209,14 @@ def create_department(*, actor: User, name: str, parent: Department | None = Non
 
 
 @transaction.atomic
-def update_department(*, actor: User, department: Department, name: str | None = None,
-                      head: User | None | Any = ..., is_active: bool | None = None) -> Department:
+def update_department(
+    *,
+    actor: User,
+    department: Department,
+    name: str | None = None,
+    head: User | Any | None = ...,
+    is_active: bool | None = None,
+) -> Department:
     """Rename, set the head, or disable/enable a department.
 
     A department cannot be disabled while active users or active sub-departments remain in it.
@@ -189,10 +228,13 @@ def update_department(*, actor: User, department: Department, name: str | None =
         name = name.strip()
         if not name:
             raise ValidationFailed(field_errors={"name": [_("Enter a name.")]})
-        clash = Department.objects.filter(org_id=actor.org_id, parent=department.parent_id,
-                                          name=name).exclude(pk=department.pk)
+        clash = Department.objects.filter(
+            org_id=actor.org_id, parent=department.parent_id, name=name
+        ).exclude(pk=department.pk)
         if clash.exists():
-            raise ValidationFailed(field_errors={"name": [_("A department with this name already exists here.")]})
+            raise ValidationFailed(
+                field_errors={"name": [_("A department with this name already exists here.")]}
+            )
         department.name = name
     if head is not ...:
         if head is not None:
@@ -208,8 +250,12 @@ def update_department(*, actor: User, department: Department, name: str | None =
                 raise ValidationFailed(_("Disable or move its sub-departments first."))
         department.is_active = is_active
     department.save()
-    audit.record(actor=actor, obj=department, verb="department.updated",
-                 changes=audit.diff(before, audit.snapshot(department)))
+    audit.record(
+        actor=actor,
+        obj=department,
+        verb="department.updated",
+        changes=audit.diff(before, audit.snapshot(department)),
+    )
     return department
 
 
@@ -226,9 +272,20 @@ def move_department(*, actor: User, department: Department, new_parent: Departme
         raise ValidationFailed(_("The top department cannot be moved."))
     if new_parent.path.startswith(department.path):
         raise ValidationFailed(
-            field_errors={"parent": [_("A department cannot be moved under itself or its own sub-department.")]})
-    if Department.objects.filter(org_id=actor.org_id, parent=new_parent, name=department.name).exclude(pk=department.pk).exists():
-        raise ValidationFailed(field_errors={"parent": [_("A department with this name already exists there.")]})
+            field_errors={
+                "parent": [
+                    _("A department cannot be moved under itself or its own sub-department.")
+                ]
+            }
+        )
+    if (
+        Department.objects.filter(org_id=actor.org_id, parent=new_parent, name=department.name)
+        .exclude(pk=department.pk)
+        .exists()
+    ):
+        raise ValidationFailed(
+            field_errors={"parent": [_("A department with this name already exists there.")]}
+        )
     old_path = department.path
     new_path = f"{new_parent.path}{department.pk}/"
     old_parent = department.parent_id
@@ -237,8 +294,12 @@ def move_department(*, actor: User, department: Department, new_parent: Departme
     )
     Department.objects.filter(pk=department.pk).update(parent=new_parent)
     department.refresh_from_db()
-    audit.record(actor=actor, obj=department, verb="department.moved",
-                 changes={"parent": [old_parent, new_parent.pk], "path": [old_path, new_path]})
+    audit.record(
+        actor=actor,
+        obj=department,
+        verb="department.moved",
+        changes={"parent": [old_parent, new_parent.pk], "path": [old_path, new_path]},
+    )
     return department
 
 
@@ -252,8 +313,15 @@ def _roles_of_org(actor: User, roles: list[Role] | None) -> list[Role]:
 
 @transaction.atomic
 def create_user(
-    *, actor: User, username: str, email: str, name: str, department: Department,
-    roles: list[Role], password: str | None = None, mobile: str = "",
+    *,
+    actor: User,
+    username: str,
+    email: str,
+    name: str,
+    department: Department,
+    roles: list[Role],
+    password: str | None = None,
+    mobile: str = "",
     manager: User | None = None,
 ) -> tuple[User, str | None]:
     """Create a colleague. Without ``password`` an invitation link is e-mailed.
@@ -279,8 +347,15 @@ def create_user(
     roles = _roles_of_org(actor, roles)
     if manager is not None:
         _same_org(actor, manager)
-    user = User(org_id=actor.org_id, username=username, email=email, name=name.strip(),
-                department=department, mobile=mobile.strip(), manager=manager)
+    user = User(
+        org_id=actor.org_id,
+        username=username,
+        email=email,
+        name=name.strip(),
+        department=department,
+        mobile=mobile.strip(),
+        manager=manager,
+    )
     if password:
         validate_password_or_raise(password, user)
         user.set_password(password)
@@ -293,8 +368,12 @@ def create_user(
     except IntegrityError:
         raise Conflict(_("A user with this username or e-mail already exists.")) from None
     user.roles.set(roles)
-    audit.record(actor=actor, obj=user, verb="user.created",
-                 changes=audit.diff({}, {**audit.snapshot(user), "roles": [r.pk for r in roles]}))
+    audit.record(
+        actor=actor,
+        obj=user,
+        verb="user.created",
+        changes=audit.diff({}, {**audit.snapshot(user), "roles": [r.pk for r in roles]}),
+    )
     invite_path = None
     if not password:
         from .auth import send_invitation
@@ -305,9 +384,15 @@ def create_user(
 
 @transaction.atomic
 def update_user(
-    *, actor: User, user: User, name: str | None = None, email: str | None = None,
-    mobile: str | None = None, department: Department | None = None,
-    roles: list[Role] | None = None, manager: User | None | Any = ...,
+    *,
+    actor: User,
+    user: User,
+    name: str | None = None,
+    email: str | None = None,
+    mobile: str | None = None,
+    department: Department | None = None,
+    roles: list[Role] | None = None,
+    manager: User | Any | None = ...,
 ) -> User:
     """Edit a colleague's details, department, roles or manager."""
     require_admin(actor)
@@ -332,13 +417,17 @@ def update_user(
         if manager is not None:
             _same_org(actor, manager)
             if manager.pk == user.pk:
-                raise ValidationFailed(field_errors={"manager": [_("A person cannot be their own manager.")]})
+                raise ValidationFailed(
+                    field_errors={"manager": [_("A person cannot be their own manager.")]}
+                )
         user.manager = manager
     user.save()
     if roles is not None:
         roles = _roles_of_org(actor, roles)
         if user.pk == actor.pk and not any("settings:configure" in r.permissions for r in roles):
-            raise ValidationFailed(field_errors={"roles": [_("You cannot remove your own administrator rights.")]})
+            raise ValidationFailed(
+                field_errors={"roles": [_("You cannot remove your own administrator rights.")]}
+            )
         user.roles.set(roles)
         user.forget_permissions()
     after = {**audit.snapshot(user), "roles": sorted(user.roles.values_list("pk", flat=True))}
@@ -374,21 +463,31 @@ def deactivate_user(*, actor: User, user: User, transfer_to: User | None) -> dic
     if transfer_to is not None:
         _same_org(actor, transfer_to)
         if not transfer_to.is_active or transfer_to.pk == user.pk:
-            raise ValidationFailed(field_errors={"transfer_to": [_("Choose an active colleague to take over the records.")]})
+            raise ValidationFailed(
+                field_errors={
+                    "transfer_to": [_("Choose an active colleague to take over the records.")]
+                }
+            )
     moved: dict[str, int] = {}
     if transfer_to is not None:
         for label, fn in ownership_transfers:
             moved[label] = fn(actor=actor, from_user=user, to_user=transfer_to)
     elif ownership_transfers:
-        raise ValidationFailed(field_errors={"transfer_to": [_("Choose a colleague to take over the records.")]})
+        raise ValidationFailed(
+            field_errors={"transfer_to": [_("Choose a colleague to take over the records.")]}
+        )
     now = timezone.now()
     User.objects.filter(pk=user.pk).update(is_active=False, deactivated_at=now)
     ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=now)
     Department.objects.filter(org_id=actor.org_id, head=user).update(head=None)
     user.refresh_from_db()
-    audit.record(actor=actor, obj=user, verb="user.deactivated",
-                 changes={"is_active": [True, False]},
-                 data={"transfer_to": transfer_to.pk if transfer_to else None, "moved": moved})
+    audit.record(
+        actor=actor,
+        obj=user,
+        verb="user.deactivated",
+        changes={"is_active": [True, False]},
+        data={"transfer_to": transfer_to.pk if transfer_to else None, "moved": moved},
+    )
     transaction.on_commit(lambda: end_sessions(user))
     return moved
 
@@ -399,7 +498,9 @@ def reactivate_user(*, actor: User, user: User) -> User:
     _same_org(actor, user)
     User.objects.filter(pk=user.pk).update(is_active=True, deactivated_at=None)
     user.refresh_from_db()
-    audit.record(actor=actor, obj=user, verb="user.reactivated", changes={"is_active": [False, True]})
+    audit.record(
+        actor=actor, obj=user, verb="user.reactivated", changes={"is_active": [False, True]}
+    )
     return user
 
 
@@ -407,14 +508,24 @@ def reactivate_user(*, actor: User, user: User) -> User:
 def _clean_permissions(perms: list[str]) -> list[str]:
     unknown = [p for p in perms if p not in ALL_PERMISSIONS]
     if unknown:
-        raise ValidationFailed(field_errors={"permissions": [_("Unknown permission: %(p)s") % {"p": ", ".join(unknown)}]})
+        raise ValidationFailed(
+            field_errors={
+                "permissions": [_("Unknown permission: %(p)s") % {"p": ", ".join(unknown)}]
+            }
+        )
     return sorted(set(perms))
 
 
 @transaction.atomic
 def save_role(
-    *, actor: User, role: Role | None = None, name: str, permissions: list[str], data_scope: str,
-    scope_departments: list[Department] | None = None, description: str = "",
+    *,
+    actor: User,
+    role: Role | None = None,
+    name: str,
+    permissions: list[str],
+    data_scope: str,
+    scope_departments: list[Department] | None = None,
+    description: str = "",
     require_2fa: bool = False,
 ) -> Role:
     """Create or edit a role. Built-in roles can be edited too (they stay marked built-in)."""
@@ -431,26 +542,39 @@ def save_role(
     for d in depts:
         _same_org(actor, d)
     if data_scope == DataScope.CUSTOM and not depts:
-        raise ValidationFailed(field_errors={"scope_departments": [_("Choose at least one department.")]})
+        raise ValidationFailed(
+            field_errors={"scope_departments": [_("Choose at least one department.")]}
+        )
     clash = Role.objects.filter(org_id=actor.org_id, name=name)
     if role is not None:
         _same_org(actor, role)
         clash = clash.exclude(pk=role.pk)
         if role.code == BuiltinRole.ADMIN and "settings:configure" not in perms:
-            raise ValidationFailed(field_errors={"permissions": [_("The administrator role must keep the settings permission.")]})
+            raise ValidationFailed(
+                field_errors={
+                    "permissions": [_("The administrator role must keep the settings permission.")]
+                }
+            )
     if clash.exists():
         raise ValidationFailed(field_errors={"name": [_("A role with this name already exists.")]})
     before = audit.snapshot(role) if role else {}
     if role is not None:
         before["scope_departments"] = sorted(role.scope_departments.values_list("pk", flat=True))
-    role = role or Role(org_id=actor.org_id)
+    role = role or Role(org_id=org_id_of(actor))
     role.name, role.permissions, role.data_scope = name, perms, data_scope
     role.description, role.require_2fa = description, require_2fa
     role.save()
     role.scope_departments.set(depts if data_scope == DataScope.CUSTOM else [])
-    after = {**audit.snapshot(role), "scope_departments": sorted(d.pk for d in role.scope_departments.all())}
-    audit.record(actor=actor, obj=role, verb="role.saved" if before else "role.created",
-                 changes=audit.diff(before, after))
+    after = {
+        **audit.snapshot(role),
+        "scope_departments": sorted(d.pk for d in role.scope_departments.all()),
+    }
+    audit.record(
+        actor=actor,
+        obj=role,
+        verb="role.saved" if before else "role.created",
+        changes=audit.diff(before, after),
+    )
     return role
 
 
@@ -459,9 +583,15 @@ def copy_role(*, actor: User, role: Role, name: str) -> Role:
     """A new, editable role starting from ``role``'s permissions and scope."""
     require_admin(actor)
     _same_org(actor, role)
-    return save_role(actor=actor, name=name, permissions=list(role.permissions),
-                     data_scope=role.data_scope, scope_departments=list(role.scope_departments.all()),
-                     description=role.description, require_2fa=role.require_2fa)
+    return save_role(
+        actor=actor,
+        name=name,
+        permissions=list(role.permissions),
+        data_scope=role.data_scope,
+        scope_departments=list(role.scope_departments.all()),
+        description=role.description,
+        require_2fa=role.require_2fa,
+    )
 
 
 @transaction.atomic
@@ -470,7 +600,7 @@ def delete_role(*, actor: User, role: Role) -> None:
     _same_org(actor, role)
     if role.is_builtin:
         raise ValidationFailed(_("Built-in roles cannot be deleted; copy and edit them instead."))
-    if role.users.filter(is_active=True).exists():
+    if User.objects.filter(roles=role, is_active=True).exists():
         raise ValidationFailed(_("This role is still assigned to active users."))
     audit.record(actor=actor, obj=role, verb="role.deleted", changes={"name": [role.name, None]})
     role.delete()
@@ -485,10 +615,18 @@ def create_token(*, actor: User, name: str, expires_at: Any = None) -> tuple[Api
     if not name:
         raise ValidationFailed(field_errors={"name": [_("Enter a name for the token.")]})
     if expires_at is not None and expires_at <= timezone.now():
-        raise ValidationFailed(field_errors={"expires_at": [_("The expiry must be in the future.")]})
+        raise ValidationFailed(
+            field_errors={"expires_at": [_("The expiry must be in the future.")]}
+        )
     raw = settings.CRM_API_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(org_id=actor.org_id, user=actor, name=name[:100],
-                                    prefix=raw[:12], key_hash=hash_token(raw), expires_at=expires_at)
+    token = ApiToken.objects.create(
+        org_id=org_id_of(actor),
+        user=actor,
+        name=name[:100],
+        prefix=raw[:12],
+        key_hash=hash_token(raw),
+        expires_at=expires_at,
+    )
     audit.record(actor=actor, obj=token, verb="token.created", changes={"name": [None, token.name]})
     return token, raw
 
@@ -501,7 +639,12 @@ def revoke_token(*, actor: User, token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit.record(actor=actor, obj=token, verb="token.revoked", changes={"revoked_at": [None, token.revoked_at]})
+        audit.record(
+            actor=actor,
+            obj=token,
+            verb="token.revoked",
+            changes={"revoked_at": [None, token.revoked_at]},
+        )
     return token
 
 
@@ -520,7 +663,9 @@ def user_for_token(raw: str) -> User | None:
 
 # --- Passwords and two-factor -------------------------------------------------------------------
 @transaction.atomic
-def set_password(*, actor: User | None, user: User, new_password: str, verb: str = "user.password_set") -> None:
+def set_password(
+    *, actor: User | None, user: User, new_password: str, verb: str = "user.password_set"
+) -> None:
     """Set a new password (validated); every other session of the user ends."""
     validate_password_or_raise(new_password, user)
     user.set_password(new_password)
@@ -532,7 +677,9 @@ def set_password(*, actor: User | None, user: User, new_password: str, verb: str
 @transaction.atomic
 def change_password(*, actor: User, old_password: str, new_password: str) -> None:
     if not actor.check_password(old_password):
-        raise ValidationFailed(field_errors={"old_password": [_("Your current password is incorrect.")]})
+        raise ValidationFailed(
+            field_errors={"old_password": [_("Your current password is incorrect.")]}
+        )
     set_password(actor=actor, user=actor, new_password=new_password, verb="user.password_changed")
 
 
@@ -541,8 +688,7 @@ def new_totp_secret() -> str:
 
 
 def totp_uri(user: User, secret: str) -> str:
-    return pyotp.TOTP(secret).provisioning_uri(name=user.email or user.username,
-                                               issuer_name="CRM")
+    return pyotp.TOTP(secret).provisioning_uri(name=user.email or user.username, issuer_name="CRM")
 
 
 def verify_totp(secret: str, code: str) -> bool:
@@ -554,10 +700,16 @@ def verify_totp(secret: str, code: str) -> bool:
 def enable_totp(*, actor: User, secret: str, code: str) -> None:
     """Turn on two-factor login after the user proves the authenticator app works."""
     if not verify_totp(secret, code):
-        raise ValidationFailed(field_errors={"code": [_("The code is not valid. Check the time on your phone and try again.")]})
+        raise ValidationFailed(
+            field_errors={
+                "code": [_("The code is not valid. Check the time on your phone and try again.")]
+            }
+        )
     actor.totp_secret, actor.totp_enabled = secret, True
     actor.save(update_fields=["totp_secret", "totp_enabled"])
-    audit.record(actor=actor, obj=actor, verb="user.2fa_enabled", changes={"totp_enabled": [False, True]})
+    audit.record(
+        actor=actor, obj=actor, verb="user.2fa_enabled", changes={"totp_enabled": [False, True]}
+    )
 
 
 @transaction.atomic
@@ -565,7 +717,9 @@ def disable_totp(*, actor: User, user: User, password: str | None = None) -> Non
     """Turn two-factor login off (the user with their password, or an admin for a colleague)."""
     if actor.pk == user.pk:
         if password is None or not actor.check_password(password):
-            raise ValidationFailed(field_errors={"password": [_("Your current password is incorrect.")]})
+            raise ValidationFailed(
+                field_errors={"password": [_("Your current password is incorrect.")]}
+            )
         if actor.requires_2fa():
             raise ValidationFailed(_("Your role requires two-factor authentication."))
     else:
@@ -573,4 +727,6 @@ def disable_totp(*, actor: User, user: User, password: str | None = None) -> Non
         _same_org(actor, user)
     user.totp_secret, user.totp_enabled = "", False
     user.save(update_fields=["totp_secret", "totp_enabled"])
-    audit.record(actor=actor, obj=user, verb="user.2fa_disabled", changes={"totp_enabled": [True, False]})
+    audit.record(
+        actor=actor, obj=user, verb="user.2fa_disabled", changes={"totp_enabled": [True, False]}
+    )

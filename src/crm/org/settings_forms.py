@@ -72,6 +72,12 @@ class StyledFormMixin:
             css = "form-select" if isinstance(widget, forms.Select) else "form-control"
             widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
 
+    def set_queryset(self, name: str, queryset: Any) -> None:
+        """Limit the choices of the model choice field ``name`` to ``queryset``."""
+        field = self.fields[name]  # type: ignore[attr-defined]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = queryset
+
 
 class DepartmentChoiceField(forms.ModelChoiceField):
     """Departments labelled with their depth in the tree."""
@@ -134,12 +140,12 @@ class DepartmentForm(StyledFormMixin, forms.Form):
                  with_status: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if with_parent:
-            self.fields["parent"].queryset = departments_for(user, active_only=True)
+            self.set_queryset("parent", departments_for(user, active_only=True))
         else:
             del self.fields["parent"]
         if not with_status:
             del self.fields["is_active"]
-        self.fields["head"].queryset = colleagues_for(user)
+        self.set_queryset("head", colleagues_for(user))
         self.style_fields()
 
 
@@ -149,7 +155,7 @@ class DepartmentMoveForm(StyledFormMixin, forms.Form):
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["parent"].queryset = departments_for(user)
+        self.set_queryset("parent", departments_for(user))
         self.style_fields()
 
 
@@ -179,8 +185,8 @@ class UserFilterForm(StyledFormMixin, forms.Form):
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["department"].queryset = departments_for(user)
-        self.fields["role"].queryset = Role.objects.visible_to(user)
+        self.set_queryset("department", departments_for(user))
+        self.set_queryset("role", Role.objects.visible_to(user))
         self.style_fields()
 
     def filter(self, qs: Any) -> Any:
@@ -229,9 +235,9 @@ class UserForm(StyledFormMixin, forms.Form):
         if not creating:
             del self.fields["username"]
             del self.fields["password"]
-        self.fields["department"].queryset = departments_for(user, active_only=creating)
-        self.fields["roles"].queryset = Role.objects.visible_to(user)
-        self.fields["manager"].queryset = colleagues_for(user, exclude=editing)
+        self.set_queryset("department", departments_for(user, active_only=creating))
+        self.set_queryset("roles", Role.objects.visible_to(user))
+        self.set_queryset("manager", colleagues_for(user, exclude=editing))
         self.style_fields()
 
 
@@ -244,7 +250,7 @@ class DeactivateUserForm(StyledFormMixin, forms.Form):
 
     def __init__(self, *args: Any, user: User, target: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["transfer_to"].queryset = colleagues_for(user, exclude=target)
+        self.set_queryset("transfer_to", colleagues_for(user, exclude=target))
         self.style_fields()
 
 
@@ -268,14 +274,15 @@ class RoleForm(StyledFormMixin, forms.Form):
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["scope_departments"].queryset = departments_for(user)
+        self.set_queryset("scope_departments", departments_for(user))
         self.fields["scope_departments"].widget.attrs["size"] = 8
         self.style_fields()
 
     def selected_permissions(self) -> set[str]:
         """The ticked ``module:action`` values to show in the matrix (bound or initial)."""
         if self.is_bound:
-            return {p for p in self.data.getlist("perm") if p in ALL_PERMISSIONS}
+            data: Any = self.data
+            return {p for p in data.getlist("perm") if p in ALL_PERMISSIONS}
         return set(self.initial.get("perm") or [])
 
     def selected_scope(self) -> str:

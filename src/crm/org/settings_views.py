@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from crm.core.errors import DomainError
+from crm.core.registry import transfer_labels
 from crm.core.scoping import DataScope, get_scoped_or_404
 from crm.core.views import history_context, require_perm
 
@@ -331,7 +332,7 @@ def user_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
                 _raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
-                counts = ", ".join(f"{label}: {n}" for label, n in moved.items()) or "0"
+                counts = ", ".join(f"{transfer_labels.get(k, k)}: {n}" for k, n in moved.items()) or "0"
                 messages.success(request, _(
                     "%(name)s was deactivated. Records moved to %(to)s: %(counts)s."
                 ) % {"name": target.display_name, "to": transfer_to.display_name, "counts": counts})
@@ -457,7 +458,6 @@ def role_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "departments": role.scope_departments.visible_to(actor).order_by("path"),
         "members": role.users.visible_to(actor).select_related("department")
         .order_by("-is_active", "name")[:200],
-        "copy_form": RoleCopyForm(initial={"name": _("Copy of %(name)s") % {"name": role.name}}),
         **history_context(role),
         "crumbs": _role_crumbs((role.name, None)),
     })

@@ -36,17 +36,26 @@ from . import account_services, services
 from . import auth as links
 from .backends import axes_username
 from .forms import (
-    LoginForm, PasswordChangeForm, PasswordResetRequestForm, ProfileForm, SetPasswordForm,
-    SignupForm, TokenCreateForm, TotpCodeForm, TotpDisableForm, apply_errors,
+    LoginForm,
+    PasswordChangeForm,
+    PasswordResetRequestForm,
+    ProfileForm,
+    SetPasswordForm,
+    SignupForm,
+    TokenCreateForm,
+    TotpCodeForm,
+    TotpDisableForm,
+    apply_errors,
 )
 from .middleware import LOGIN_AT, OTP_PENDING, SEEN_AT, activate_user_language
 from .models import ApiToken, User
 
 OTP_TTL_SECONDS = 5 * 60
 OTP_MAX_TRIES = 5
-TOTP_SETUP_SECRET = "crm_totp_setup_secret"
-RESET_SESSION_TOKEN = "crm_reset_token"
-RESET_URL_TOKEN = "set-password"
+# Session keys and the URL placeholder of the reset link (names, not secrets).
+TOTP_SETUP_SECRET = "crm_totp_setup_secret"  # noqa: S105
+RESET_SESSION_TOKEN = "crm_reset_token"  # noqa: S105
+RESET_URL_TOKEN = "set-password"  # noqa: S105
 
 
 # --- Log in and out -----------------------------------------------------------------------------
@@ -57,8 +66,8 @@ def locked_out(request: HttpRequest, original_response: HttpResponse | None = No
             "You can reset your password by e-mail.")
     if request.path.startswith("/api/"):
         return JsonResponse({"code": "throttled", "message": msg, "errors": []}, status=429)
-    response = render(request, "org/login.html", {"form": LoginForm(), "error": msg, "locked": True},
-                      status=429)
+    response = render(request, "org/login.html",
+                      {"form": LoginForm(), "error": msg, "locked": True}, status=429)
     response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
     return response
 
@@ -101,14 +110,14 @@ def login_view(request: HttpRequest) -> HttpResponse:
         user = authenticate(request, username=data["login"], password=data["password"])
         if user is not None:
             next_url = safe_next(request, data.get("next"))
-            if user.totp_enabled:  # type: ignore[attr-defined]
+            if user.totp_enabled:
                 if request.user.is_authenticated:
                     logout(request)
                 request.session.cycle_key()
                 request.session[OTP_PENDING] = {"uid": user.pk, "at": int(time.time()), "tries": 0,
                                                 "next": next_url}
                 return redirect("org:login_verify")
-            return _finish_login(request, user, next_url)  # type: ignore[arg-type]
+            return _finish_login(request, user, next_url)
         error = _("Wrong login or password.")
     elif request.method == "POST":
         error = _("Enter your login and password.")
@@ -150,7 +159,8 @@ def login_verify(request: HttpRequest) -> HttpResponse:
             messages.error(request, _("Too many wrong codes. Please log in again."))
             return redirect("org:login")
         request.session[OTP_PENDING] = pending
-        form.add_error("code", _("The code is not valid. Check the time on your phone and try again."))
+        form.add_error("code", _("The code is not valid. "
+                                 "Check the time on your phone and try again."))
     return render(request, "org/login_verify.html", {"form": form})
 
 
@@ -219,14 +229,16 @@ def password_reset_confirm(request: HttpRequest, uidb64: str, token: str) -> Htt
             request.session[RESET_SESSION_TOKEN] = token
             return redirect("org:password_reset_confirm", uidb64=uidb64, token=RESET_URL_TOKEN)
         return render(request, "org/password_reset_confirm.html", {"validlink": False})
-    if user is None or not links.check_link_token(user, request.session.get(RESET_SESSION_TOKEN, "")):
+    session_token = request.session.get(RESET_SESSION_TOKEN, "")
+    if user is None or not links.check_link_token(user, session_token):
         return render(request, "org/password_reset_confirm.html", {"validlink": False})
     invited = not user.has_usable_password()
     form = SetPasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.set_password(actor=None, user=user, new_password=form.cleaned_data["new_password1"],
-                                  verb="user.invitation_accepted" if invited else "user.password_reset")
+            services.set_password(
+                actor=None, user=user, new_password=form.cleaned_data["new_password1"],
+                verb="user.invitation_accepted" if invited else "user.password_reset")
         except ValidationFailed as exc:
             apply_errors(form, exc, {"password": "new_password1"})
         else:
@@ -250,8 +262,8 @@ def _unlock(user: User) -> None:
 def account(request: HttpRequest) -> HttpResponse:
     """The user's own profile: name, mobile and language; links to password, 2FA and tokens."""
     user: User = request.user  # type: ignore[assignment]
-    form = ProfileForm(request.POST or None,
-                       initial={"name": user.name, "mobile": user.mobile, "language": user.language})
+    initial = {"name": user.name, "mobile": user.mobile, "language": user.language}
+    form = ProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -283,7 +295,8 @@ def password_change(request: HttpRequest) -> HttpResponse:
             apply_errors(form, exc, {"password": "new_password1"})
         else:
             update_session_auth_hash(request, user)
-            messages.success(request, _("Your password was changed. Your other sessions have ended."))
+            messages.success(request, _("Your password was changed. "
+                                        "Your other sessions have ended."))
             return redirect("org:account")
     return render(request, "org/password_change.html", {"form": form})
 

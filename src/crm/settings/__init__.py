@@ -1,1 +1,1 @@
-"""Settings profiles: ``dev`` (embedded default), ``prod`` and ``test``. All read the environment."""
+"""Settings profiles: ``dev`` (embedded default), ``prod`` and ``test``."""

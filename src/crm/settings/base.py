@@ -1,7 +1,7 @@
 """Settings shared by every profile. Everything deployment-specific comes from the environment.
 
 Environment variables (see docs/configuration.md):
-  CRM_DATA_DIR      where the embedded default keeps its SQLite files, secret key and uploads (./var)
+  CRM_DATA_DIR      where the embedded default keeps SQLite files, secret key, uploads (./var)
   DATABASE_URL      e.g. postgres://crm@db/crm; default: SQLite in CRM_DATA_DIR
   REDIS_URL         e.g. redis://127.0.0.1:6379/0; enables the Redis cache and Redis-backed jobs
   SECRET_KEY        required in production; the embedded default generates and keeps one
@@ -136,7 +136,7 @@ def database_from_env(default_sqlite: Path) -> dict:
         if config["ENGINE"].endswith("sqlite3"):
             config["OPTIONS"] = dict(SQLITE_OPTIONS)
             config["CONN_MAX_AGE"] = 0
-        return config
+        return dict(config)
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     return {
         "ENGINE": "django.db.backends.sqlite3",
@@ -182,8 +182,10 @@ PASSWORD_HASHERS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 10}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
     {"NAME": "crm.org.validators.CharacterClassValidator"},
@@ -203,9 +205,15 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_USERNAME_CALLABLE = "crm.org.backends.axes_username"
 AXES_RESET_ON_SUCCESS = True
+# A fixed 15-minute window: attempts during the lock do not extend it (else anyone could keep a
+# colleague locked out for ever).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "crm.org.views.locked_out"
 AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
+# Locks are per account (the requirement). An IP-wide lock would lock out a whole office behind
+# one NAT address, so axes' advice to add ip_address is deliberately not followed.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 # --- Internationalisation ----------------------------------------------------------------------
 LANGUAGE_CODE = env("CRM_LANGUAGE", "zh-hans")
@@ -220,7 +228,7 @@ LANGUAGE_COOKIE_SAMESITE = "Lax"
 # --- Static and media --------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
-STATICFILES_DIRS: list[Path] = []
+STATICFILES_DIRS: list[Path] = [PACKAGE_DIR / "static"]
 MEDIA_ROOT = Path(env("CRM_MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
 STORAGES = {
@@ -246,6 +254,8 @@ if env("CRM_EMAIL_HOST"):
 else:
     MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 DEFAULT_FROM_EMAIL = env("CRM_DEFAULT_FROM_EMAIL", "crm@localhost")
+# Public address of the CRM, used in links in e-mails (e.g. https://crm.example.com).
+CRM_BASE_URL = env("CRM_BASE_URL").rstrip("/")
 
 # --- Security headers --------------------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"
@@ -273,7 +283,7 @@ CONTENT_SECURITY_POLICY = {
 # --- API -----------------------------------------------------------------------------------------
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_PER_PAGE_SIZE = 200
-CRM_API_TOKEN_PREFIX = "crm_"
+CRM_API_TOKEN_PREFIX = "crm_"  # noqa: S105 - a visible prefix, not a secret
 
 LOGGING = {
     "version": 1,

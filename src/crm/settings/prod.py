@@ -8,6 +8,20 @@ from django.core.exceptions import ImproperlyConfigured
 from .base import *  # noqa: F403
 from .base import env, env_bool
 
+# The embedded default's console e-mail is for trials only: production sends through SMTP,
+# a local mail relay (localhost:25) unless CRM_EMAIL_HOST names another (see base.py).
+if not env("CRM_EMAIL_HOST"):
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": "localhost",
+                "port": int(env("CRM_EMAIL_PORT", "25")),
+                "use_tls": env_bool("CRM_EMAIL_TLS", False),
+            },
+        }
+    }
+
 DEBUG = False
 if not env("SECRET_KEY"):
     raise ImproperlyConfigured("SECRET_KEY must be set in the environment for the prod profile")

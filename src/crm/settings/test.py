@@ -1,6 +1,8 @@
 """Test profile: SQLite by default, PostgreSQL when CRM_TEST_DB=postgres; jobs run immediately."""
 
 import os
+import tempfile
+from pathlib import Path
 
 from .base import *  # noqa: F403
 from .base import DATA_DIR, HUEY
@@ -36,6 +38,9 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(DATA_DIR / "test.sqlite3"),
             "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
-            "TEST": {"NAME": str(DATA_DIR / "test-db.sqlite3")},
+            # One file per test process, so parallel runs never share a database.
+            "TEST": {
+                "NAME": str(Path(tempfile.gettempdir()) / f"crm-test-{os.getpid()}.sqlite3")
+            },
         }
     }

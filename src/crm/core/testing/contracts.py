@@ -42,12 +42,16 @@ class ApiContract:
         """A comparable snapshot of the record (default: all concrete field values)."""
         return type(obj)._base_manager.filter(pk=obj.pk).values().first()
 
-    # --- helpers -----------------------------------------------------------------------------------
+    # --- helpers ---------------------------------------------------------------------------
     def _url(self, obj: Any) -> str:
         return self.detail_url.format(id=obj.pk)
 
-    def _write(self, client: Client, method: str, url: str, payload: dict[str, Any] | None = None) -> Any:
-        return getattr(client, method)(url, data=json.dumps(payload or {}), content_type="application/json")
+    def _write(
+        self, client: Client, method: str, url: str, payload: dict[str, Any] | None = None
+    ) -> Any:
+        return getattr(client, method)(
+            url, data=json.dumps(payload or {}), content_type="application/json"
+        )
 
     def _ids(self, response: Any) -> set[int]:
         body = response.json()
@@ -75,14 +79,17 @@ class ApiContract:
         anon = Client()
         assert anon.get(self.list_url).status_code == 401
         assert anon.get(self._url(obj)).status_code == 401
-        assert self._write(anon, self.update_method, self._url(obj), self.update_payload).status_code in (401, 403)
+        assert self._write(
+            anon, self.update_method, self._url(obj), self.update_payload
+        ).status_code in (401, 403)
         if self.deletable:
             assert anon.delete(self._url(obj)).status_code in (401, 403)
         assert self.state(obj) == before
         assert Event.objects.count() == events
 
-    def test_other_tenant_gets_404_and_changes_nothing(self, world: World, other_world: World,
-                                                       api_client: Any) -> None:  # A2
+    def test_other_tenant_gets_404_and_changes_nothing(
+        self, world: World, other_world: World, api_client: Any
+    ) -> None:  # A2
         obj = self.make_record(world, world.users[self.owner_key])
         before = self.state(obj)
         for intruder in (other_world.admin, other_world.users["director"]):
@@ -97,8 +104,9 @@ class ApiContract:
             assert self.state(obj) == before
             assert Event.objects.filter(org=world.org).count() == events
 
-    def test_out_of_scope_colleague_gets_404_and_changes_nothing(self, world: World,
-                                                                api_client: Any) -> None:  # A1
+    def test_out_of_scope_colleague_gets_404_and_changes_nothing(
+        self, world: World, api_client: Any
+    ) -> None:  # A1
         obj = self.make_record(world, world.users[self.owner_key])
         before = self.state(obj)
         client = api_client(world.users[self.out_of_scope_key])
@@ -106,7 +114,10 @@ class ApiContract:
         r = client.get(self._url(obj))
         assert r.status_code == 404 and r.json()["code"] == "not_found"
         assert obj.pk not in self._all_pages(client)
-        assert self._write(client, self.update_method, self._url(obj), self.update_payload).status_code == 404
+        assert (
+            self._write(client, self.update_method, self._url(obj), self.update_payload).status_code
+            == 404
+        )
         if self.deletable:
             assert client.delete(self._url(obj)).status_code == 404
         assert self.state(obj) == before
@@ -136,6 +147,8 @@ class ApiContract:
         client = api_client(world.users[self.owner_key])
         r = self._write(client, self.update_method, self._url(obj), self.update_payload)
         assert r.status_code == 200, r.content
-        event = Event.objects.filter(object_id=str(obj.pk), object_type=obj._meta.label_lower).latest("id")
+        event = Event.objects.filter(
+            object_id=str(obj.pk), object_type=obj._meta.label_lower
+        ).latest("id")
         assert event.actor_id == world.users[self.owner_key].pk
         assert event.changes

@@ -18,8 +18,9 @@ def _under(dept: Any, ancestor: Any) -> bool:
     return False
 
 
-def sees(user: Any, owner: Any, *, module: str, action: str, org_id: int,
-         collaborators: list[Any] = ()) -> bool:
+def sees(
+    user: Any, owner: Any, *, module: str, action: str, org_id: int, collaborators: list[Any] | tuple[Any, ...] = ()
+) -> bool:
     """Should ``user`` be able to ``action`` a record of ``org_id`` owned by ``owner``?"""
     if not user.is_active or user.org_id != org_id:
         return False
@@ -39,10 +40,17 @@ def sees(user: Any, owner: Any, *, module: str, action: str, org_id: int,
             return True
         if scope == DataScope.DEPT and owner.department_id == user.department_id:
             return True
-        if scope == DataScope.DEPT_TREE and user.department and owner.department and _under(
-                owner.department, user.department):
+        if (
+            scope == DataScope.DEPT_TREE
+            and user.department
+            and owner.department
+            and _under(owner.department, user.department)
+        ):
             return True
-        if scope == DataScope.CUSTOM and owner.department and any(
-                _under(owner.department, d) for d in role.scope_departments.all()):
+        if (
+            scope == DataScope.CUSTOM
+            and owner.department
+            and any(_under(owner.department, d) for d in role.scope_departments.all())
+        ):
             return True
     return False

@@ -12,6 +12,7 @@ separate services instead (docs/deployment.md).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -56,27 +57,43 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
         parser.add_argument("--port", type=int, default=8000, help="port to listen on")
-        parser.add_argument("--workers", type=int, default=2,
-                            help="web server processes (default 2)")
-        parser.add_argument("--threads", type=int, default=4,
-                            help="threads per web server process (default 4)")
-        parser.add_argument("--job-workers", type=int, default=None,
-                            help="job worker threads (default: HUEY['consumer'] in settings)")
-        parser.add_argument("--access-log", action="store_true",
-                            help="log every request to standard output")
+        parser.add_argument(
+            "--workers", type=int, default=2, help="web server processes (default 2)"
+        )
+        parser.add_argument(
+            "--threads", type=int, default=4, help="threads per web server process (default 4)"
+        )
+        parser.add_argument(
+            "--job-workers",
+            type=int,
+            default=None,
+            help="job worker threads (default: HUEY['consumer'] in settings)",
+        )
+        parser.add_argument(
+            "--access-log", action="store_true", help="log every request to standard output"
+        )
 
     # --- the two children ------------------------------------------------------------------
     def web_command(self, options: dict[str, Any]) -> list[str]:
         host = options["host"]
         bind = f"[{host}]:{options['port']}" if ":" in host else f"{host}:{options['port']}"
         cmd = [
-            sys.executable, "-m", "gunicorn", "crm.wsgi:application",
-            "--bind", bind,
-            "--workers", str(max(options["workers"], 1)),
-            "--threads", str(max(options["threads"], 1)),
-            "--graceful-timeout", str(int(STOP_TIMEOUT_SECONDS) - 2),
-            "--timeout", "60",
-            "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "crm.wsgi:application",
+            "--bind",
+            bind,
+            "--workers",
+            str(max(options["workers"], 1)),
+            "--threads",
+            str(max(options["threads"], 1)),
+            "--graceful-timeout",
+            str(int(STOP_TIMEOUT_SECONDS) - 2),
+            "--timeout",
+            "60",
+            "--log-level",
+            "warning",
         ]
         if options["access_log"]:
             cmd += ["--access-logfile", "-"]
@@ -100,8 +117,11 @@ class Command(BaseCommand):
         # Children get their own process group, so a Ctrl+C in the terminal reaches only this
         # supervisor, which forwards it exactly once (a second SIGINT would abort Huey's
         # graceful shutdown).
-        popen: dict[str, Any] = {"env": env, "start_new_session": True,
-                                 "preexec_fn": _die_with_parent()}
+        popen: dict[str, Any] = {
+            "env": env,
+            "start_new_session": True,
+            "preexec_fn": _die_with_parent(),
+        }
         children: dict[str, subprocess.Popen[bytes]] = {}
         received: list[int] = []
 
@@ -109,16 +129,16 @@ class Command(BaseCommand):
             received.append(signum)
             for proc in children.values():
                 if proc.poll() is None:
-                    try:
+                    with contextlib.suppress(ProcessLookupError):
                         proc.send_signal(signum)
-                    except ProcessLookupError:
-                        pass
 
         previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             try:
-                children["web server"] = subprocess.Popen(self.web_command(options), **popen)
-                children["job worker"] = subprocess.Popen(self.worker_command(options), **popen)
+                # Fixed argument lists (our interpreter, our modules), no shell.
+                web, worker = self.web_command(options), self.worker_command(options)
+                children["web server"] = subprocess.Popen(web, **popen)  # noqa: S603
+                children["job worker"] = subprocess.Popen(worker, **popen)  # noqa: S603
             except OSError as exc:
                 self.stop_all(children, signal.SIGTERM)
                 raise CommandError(f"crm serve: could not start a child process: {exc}") from exc
@@ -129,7 +149,8 @@ class Command(BaseCommand):
                 f"crm serve: the CRM is at http://{shown}:{options['port']}/ "
                 f"(web server pid {children['web server'].pid}, "
                 f"job worker pid {children['job worker'].pid}, "
-                f"settings {env['DJANGO_SETTINGS_MODULE']}). Press Ctrl+C to stop.")
+                f"settings {env['DJANGO_SETTINGS_MODULE']}). Press Ctrl+C to stop."
+            )
             self.stdout.flush()
             exit_code = self.supervise(children, received)
         finally:
@@ -139,14 +160,15 @@ class Command(BaseCommand):
             sys.exit(exit_code)
 
     def supervise(self, children: dict[str, subprocess.Popen[bytes]], received: list[int]) -> int:
-        """Wait until a signal arrives or a child dies; then stop the rest. Returns the exit code."""
+        """Wait until a signal arrives or a child dies, then stop the rest; return the exit code."""
         while not received:
             for name, proc in children.items():
                 code = proc.poll()
                 if code is not None:
                     self.stderr.write(
                         f"crm serve: the {name} (pid {proc.pid}) exited with code {code}; "
-                        "stopping the other process.")
+                        "stopping the other process."
+                    )
                     self.stop_all(children, signal.SIGTERM)
                     return code or 1
             time.sleep(POLL_SECONDS)
