@@ -57,7 +57,8 @@ def load_or_create_secret_key() -> str:
 
 
 DEBUG = False
-SECRET_KEY = load_or_create_secret_key()
+# Required in production (prod.py); the embedded default (dev.py) generates and keeps its own.
+SECRET_KEY = env("SECRET_KEY")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 

@@ -170,7 +170,7 @@ class Command(BaseCommand):
                         "stopping the other process."
                     )
                     self.stop_all(children, signal.SIGTERM)
-                    return code or 1
+                    return code if code > 0 else 1
             time.sleep(POLL_SECONDS)
         signame = signal.Signals(received[0]).name
         self.stdout.write(f"crm serve: {signame} received, stopping the web server and the worker.")
