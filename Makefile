@@ -98,7 +98,7 @@ fmt: setup
 	$(BIN)/ruff check --fix .
 
 messages: setup
-	cd src/crm && ../../$(BIN)/django-admin makemessages -l zh_Hans --no-obsolete --settings=crm.settings.test -i "static/*"
+	cd src/crm && ../../$(BIN)/django-admin makemessages -l zh_Hans --no-obsolete --settings=crm.settings.test -i "static/*" -i "locale/*"
 
 clean:
 	rm -rf $(VENV) node_modules src/crm/static/vendor

@@ -47,6 +47,7 @@ def test_sign_up_switch_language_create_department_and_user(new_page, live_serve
     assert "首页" in page.locator("#sidebar").inner_text()
 
     # R1.2: create a department under the root
+    page.click("[data-nav=settings]")
     page.click("[data-nav=departments]")
     page.wait_for_url("**/settings/departments/")
     page.goto("/settings/departments/new/")
@@ -94,13 +95,24 @@ def test_phone_layout_menu_and_settings(new_page, live_server) -> None:
     assert not page.locator("#sidebar-menu").is_visible()
     screenshot(page, "phone-home")
     page.click("#sidebar .navbar-toggler")
-    page.locator("#sidebar-menu").wait_for(state="visible")
+    page.wait_for_selector("#sidebar-menu.collapse.show")  # the opening transition has ended
+    assert "首页" in page.locator("#sidebar-menu").inner_text()
     screenshot(page, "phone-menu-open")
-    for path in ("/", "/settings/users/", "/settings/departments/", "/settings/roles/",
-                 "/settings/audit/", "/account/", "/account/tokens/", "/notifications/"):
+    for path in (
+        "/",
+        "/settings/users/",
+        "/settings/departments/",
+        "/settings/roles/",
+        "/settings/audit/",
+        "/account/",
+        "/account/tokens/",
+        "/notifications/",
+    ):
         page.goto(path)
         width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= PHONE["width"] + 1, f"{path} is {width}px wide on a {PHONE['width']}px phone"
+        assert width <= PHONE["width"] + 1, (
+            f"{path} is {width}px wide on a {PHONE['width']}px phone"
+        )
     page.goto("/settings/users/")
     screenshot(page, "phone-users")
     page.goto("/settings/roles/")

@@ -55,9 +55,24 @@ def test_every_marked_string_is_in_the_catalogue(tmp_path: Path) -> None:
     shutil.copytree(SRC, tree, ignore=shutil.ignore_patterns("vendor", "__pycache__", "*.mo"))
     env_python = Path(sys.executable)
     result = subprocess.run(
-        [str(env_python), "-m", "django", "makemessages", "-l", "zh_Hans", "--no-obsolete",
-         "-i", "static/*", "-i", "locale/*", "--settings=crm.settings.test"],
-        cwd=tree, capture_output=True, text=True, timeout=300,
+        [
+            str(env_python),
+            "-m",
+            "django",
+            "makemessages",
+            "-l",
+            "zh_Hans",
+            "--no-obsolete",
+            "-i",
+            "static/*",
+            "-i",
+            "locale/*",
+            "--settings=crm.settings.test",
+        ],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={"PYTHONPATH": f"{tree.parent}:{SRC.parents[1]}", "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stderr

@@ -48,8 +48,9 @@ def test_profile_update_saves_audits_and_switches_language(world, client_for):
     # R1.1: the user edits name, mobile and language; the change is audited (R1.5).
     user = world.users["rep_east"]
     client = client_for(user)
-    response = client.post("/account/", {"name": "华东销售甲（新）", "mobile": "+86 138 0013 8000",
-                                         "language": "en"})
+    response = client.post(
+        "/account/", {"name": "华东销售甲（新）", "mobile": "+86 138 0013 8000", "language": "en"}
+    )
     assert response.status_code == 302 and response["Location"] == "/account/"
     assert response.cookies[settings.LANGUAGE_COOKIE_NAME].value == "en"
     user.refresh_from_db()
@@ -67,9 +68,11 @@ def test_profile_rejects_bad_input(world, client_for):
     # R1.1: a blank name, a malformed mobile or an unknown language is refused, nothing saved.
     user = world.users["rep_east"]
     client = client_for(user)
-    for data, field in (({"name": " ", "mobile": "", "language": ""}, "name"),
-                        ({"name": "甲", "mobile": "call me", "language": ""}, "mobile"),
-                        ({"name": "甲", "mobile": "", "language": "fr"}, "language")):
+    for data, field in (
+        ({"name": " ", "mobile": "", "language": ""}, "name"),
+        ({"name": "甲", "mobile": "call me", "language": ""}, "mobile"),
+        ({"name": "甲", "mobile": "", "language": "fr"}, "language"),
+    ):
         response = client.post("/account/", data)
         assert response.status_code == 200 and field in response.context["form"].errors
     user.refresh_from_db()
@@ -90,8 +93,10 @@ def test_password_change_keeps_this_session_and_ends_the_others(world, password)
     here, elsewhere = Client(), Client()
     assert log_in(here, user.username, password).status_code == 302
     assert log_in(elsewhere, user.email, password).status_code == 302
-    response = here.post("/account/password/", {
-        "old_password": password, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    response = here.post(
+        "/account/password/",
+        {"old_password": password, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
     assert response.status_code == 302 and response["Location"] == "/account/"
     assert here.get("/account/").status_code == 200
     assert is_login_redirect(elsewhere.get("/account/"))
@@ -105,12 +110,26 @@ def test_password_change_refuses_wrong_old_or_weak_new(world, password, client_f
     user = world.users["rep_east"]
     client = client_for(user)
     cases = (
-        ({"old_password": "Wrong-password-1", "new_password1": NEW_PASSWORD,
-          "new_password2": NEW_PASSWORD}, "old_password"),
-        ({"old_password": password, "new_password1": "short1", "new_password2": "short1"},
-         "new_password1"),
-        ({"old_password": password, "new_password1": NEW_PASSWORD,
-          "new_password2": NEW_PASSWORD + "x"}, "new_password2"),
+        (
+            {
+                "old_password": "Wrong-password-1",
+                "new_password1": NEW_PASSWORD,
+                "new_password2": NEW_PASSWORD,
+            },
+            "old_password",
+        ),
+        (
+            {"old_password": password, "new_password1": "short1", "new_password2": "short1"},
+            "new_password1",
+        ),
+        (
+            {
+                "old_password": password,
+                "new_password1": NEW_PASSWORD,
+                "new_password2": NEW_PASSWORD + "x",
+            },
+            "new_password2",
+        ),
     )
     for data, field in cases:
         response = client.post("/account/password/", data)
@@ -145,13 +164,18 @@ def test_token_with_expiry_date(world, client_for):
     user = world.users["rep_east"]
     client = client_for(user)
     tomorrow = timezone.localdate() + timedelta(days=1)
-    assert client.post("/account/tokens/", {"name": "short-lived",
-                                            "expires_on": tomorrow.isoformat()}).status_code == 200
+    assert (
+        client.post(
+            "/account/tokens/", {"name": "short-lived", "expires_on": tomorrow.isoformat()}
+        ).status_code
+        == 200
+    )
     token = ApiToken.objects.get(user=user, name="short-lived")
     assert token.expires_at is not None and token.expires_at > timezone.now() + timedelta(days=1)
     yesterday = timezone.localdate() - timedelta(days=1)
-    response = client.post("/account/tokens/",
-                           {"name": "stale", "expires_on": yesterday.isoformat()})
+    response = client.post(
+        "/account/tokens/", {"name": "stale", "expires_on": yesterday.isoformat()}
+    )
     assert response.status_code == 400 and "expires_on" in response.context["form"].errors
     assert not ApiToken.objects.filter(name="stale").exists()
 

@@ -76,15 +76,18 @@ def test_inactive_user_cannot_log_in(world, password):
     assert response.status_code == 200 and b'id="login-error"' in response.content
 
 
-@pytest.mark.parametrize("next_url, expected", [
-    ("/account/", "/account/"),
-    ("/settings/?tab=users", "/settings/?tab=users"),
-    ("https://evil.example/phish", "/"),
-    ("//evil.example/", "/"),
-    ("/\\evil.example", "/"),
-    ("https:///evil.example", "/"),
-    ("javascript:alert(1)", "/"),
-])
+@pytest.mark.parametrize(
+    "next_url, expected",
+    [
+        ("/account/", "/account/"),
+        ("/settings/?tab=users", "/settings/?tab=users"),
+        ("https://evil.example/phish", "/"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example", "/"),
+        ("https:///evil.example", "/"),
+        ("javascript:alert(1)", "/"),
+    ],
+)
 def test_login_next_only_redirects_on_site(world, password, next_url, expected):
     # R1.4, B8: "next" never leads off the site.
     response = log_in(Client(), world.users["rep_east"].username, password, next=next_url)
@@ -228,8 +231,9 @@ def test_logout_needs_post(world, client_for):
     assert client.get("/account/").status_code == 200
 
 
-def test_deactivation_ends_sessions_and_tokens_at_once(world, client_for,
-                                                      django_capture_on_commit_callbacks):
+def test_deactivation_ends_sessions_and_tokens_at_once(
+    world, client_for, django_capture_on_commit_callbacks
+):
     # R1.4, C4: a deactivated user's browser goes back to login and their API token gets 401.
     user = world.users["rep_east"]
     browser = client_for(user)
@@ -248,9 +252,16 @@ def test_signup_creates_org_admin_and_roles_and_logs_in(db):
     # R1.1: a company signs up; its admin is logged in.
     client = Client()
     assert client.get("/signup/").status_code == 200
-    response = client.post("/signup/", {
-        "name": "星辰科技", "admin_name": "张三", "email": "Zhang@Example.com",
-        "password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
+    response = client.post(
+        "/signup/",
+        {
+            "name": "星辰科技",
+            "admin_name": "张三",
+            "email": "Zhang@Example.com",
+            "password1": NEW_PASSWORD,
+            "password2": NEW_PASSWORD,
+        },
+    )
     assert response.status_code == 302 and response["Location"] == "/"
     org = Organization.objects.get(name="星辰科技")
     admin = User.objects.get(email="zhang@example.com")
@@ -261,18 +272,27 @@ def test_signup_creates_org_admin_and_roles_and_logs_in(db):
     assert log_in(Client(), "zhang@example.com", NEW_PASSWORD).status_code == 302
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"name": "  "}, "name"),
-    ({"email": "not-an-email"}, "email"),
-    ({"password2": "Something-else-2027"}, "password2"),
-    ({"password1": "short", "password2": "short"}, "password1"),
-    ({"password1": "1234567890123", "password2": "1234567890123"}, "password1"),
-    ({"email": "taken"}, "email"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"name": "  "}, "name"),
+        ({"email": "not-an-email"}, "email"),
+        ({"password2": "Something-else-2027"}, "password2"),
+        ({"password1": "short", "password2": "short"}, "password1"),
+        ({"password1": "1234567890123", "password2": "1234567890123"}, "password1"),
+        ({"email": "taken"}, "email"),
+    ],
+)
 def test_bad_signup_keeps_nothing(world, change, field):
     # R1.1: invalid sign-up input creates nothing and says what is wrong.
-    data = {"name": "新公司", "admin_name": "李四", "email": "li@example.com",
-            "password1": NEW_PASSWORD, "password2": NEW_PASSWORD, **change}
+    data = {
+        "name": "新公司",
+        "admin_name": "李四",
+        "email": "li@example.com",
+        "password1": NEW_PASSWORD,
+        "password2": NEW_PASSWORD,
+        **change,
+    }
     if data["email"] == "taken":
         data["email"] = world.admin.email.upper()
     orgs, users = Organization.objects.count(), User.objects.count()
@@ -341,8 +361,13 @@ def test_garbled_reset_link_is_refused(world):
 def test_invitation_link_sets_the_first_password(world):
     # R1.1: an invited colleague chooses a password on the same one-time page, then logs in.
     _user, path = services.create_user(
-        actor=world.admin, username="newbie", email="newbie@example.com", name="新人",
-        department=world.depts["east"], roles=[])
+        actor=world.admin,
+        username="newbie",
+        email="newbie@example.com",
+        name="新人",
+        department=world.depts["east"],
+        roles=[],
+    )
     assert path and path in mail.outbox[-1].body
     client = Client()
     form_url = client.get(path)["Location"]
@@ -446,8 +471,13 @@ def test_pending_two_factor_login_expires_after_5_minutes(world, password):
 def test_role_requiring_2fa_forces_set_up(world, client_for):
     # R1.4, C9: a role with require_2fa sends the user to set-up; afterwards it cannot be disabled.
     user = world.users["rep_east"]
-    role = services.save_role(actor=world.admin, name="需双因素", permissions=["customers:view"],
-                              data_scope=DataScope.SELF, require_2fa=True)
+    role = services.save_role(
+        actor=world.admin,
+        name="需双因素",
+        permissions=["customers:view"],
+        data_scope=DataScope.SELF,
+        require_2fa=True,
+    )
     services.update_user(actor=world.admin, user=user, roles=[role])
     client = client_for(user)
     response = client.get("/")

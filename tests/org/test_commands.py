@@ -27,9 +27,20 @@ def run(*args: str) -> str:
 
 def test_createorg_creates_org_admin_and_roles(db):
     # R1.1: the console sign-up does what the sign-up page does.
-    out = run("createorg", "远航贸易", "--admin-email", "Boss@Example.com",
-              "--admin-password", PASSWORD, "--admin-name", "王五", "--admin-username", "boss",
-              "--time-zone", "Asia/Urumqi")
+    out = run(
+        "createorg",
+        "远航贸易",
+        "--admin-email",
+        "Boss@Example.com",
+        "--admin-password",
+        PASSWORD,
+        "--admin-name",
+        "王五",
+        "--admin-username",
+        "boss",
+        "--time-zone",
+        "Asia/Urumqi",
+    )
     org = Organization.objects.get(name="远航贸易")
     admin = User.objects.get(username="boss")
     assert f"Organisation {org.pk} created" in out and "Administrator login: boss" in out
@@ -42,18 +53,32 @@ def test_createorg_creates_org_admin_and_roles(db):
 
 def test_createorg_defaults_username_to_email(db):
     # R1.1: without --admin-username the e-mail is the login.
-    out = run("createorg", "小店", "--admin-email", "shop@example.com",
-              "--admin-password", PASSWORD)
+    out = run(
+        "createorg", "小店", "--admin-email", "shop@example.com", "--admin-password", PASSWORD
+    )
     assert "Administrator login: shop@example.com" in out
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["  ", "--admin-email", "a@example.com", "--admin-password", PASSWORD], "name"),
-    (["公司", "--admin-email", "not-an-email", "--admin-password", PASSWORD], "admin_email"),
-    (["公司", "--admin-email", "a@example.com", "--admin-password", "weak"], "password"),
-    (["公司", "--admin-email", "a@example.com", "--admin-password", PASSWORD,
-      "--time-zone", "Mars/Olympus"], "time zone"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["  ", "--admin-email", "a@example.com", "--admin-password", PASSWORD], "name"),
+        (["公司", "--admin-email", "not-an-email", "--admin-password", PASSWORD], "admin_email"),
+        (["公司", "--admin-email", "a@example.com", "--admin-password", "weak"], "password"),
+        (
+            [
+                "公司",
+                "--admin-email",
+                "a@example.com",
+                "--admin-password",
+                PASSWORD,
+                "--time-zone",
+                "Mars/Olympus",
+            ],
+            "time zone",
+        ),
+    ],
+)
 def test_createorg_bad_input_is_a_clear_error_and_keeps_nothing(db, args, fragment):
     # R1.1: bad input is a CommandError naming the problem; nothing is created.
     with pytest.raises(CommandError, match=fragment):

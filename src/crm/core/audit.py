@@ -90,3 +90,36 @@ def record_created(*, actor: Any, obj: models.Model, verb: str = "created") -> E
 def history_for(obj: models.Model) -> models.QuerySet[Event]:
     """Events of one record. The caller must already have checked that the user sees ``obj``."""
     return Event.objects.filter(org_id=obj.org_id).for_object(obj).select_related("actor")  # type: ignore[attr-defined]
+
+
+#: verb -> translated label, registered by each app (``register_verbs``) for the audit pages.
+VERB_LABELS: dict[str, Any] = {}
+
+
+def register_verbs(labels: dict[str, Any]) -> None:
+    VERB_LABELS.update(labels)
+
+
+def verb_label(verb: str) -> Any:
+    return VERB_LABELS.get(verb, verb)
+
+
+def field_label(object_type: str, field: str) -> Any:
+    """The translated name of ``field`` of the model ``object_type`` ("app.model")."""
+    from django.apps import apps
+    from django.core.exceptions import FieldDoesNotExist
+
+    try:
+        model = apps.get_model(object_type)
+        return model._meta.get_field(field).verbose_name
+    except (LookupError, ValueError, FieldDoesNotExist, AttributeError):
+        return field
+
+
+def type_label(object_type: str) -> Any:
+    from django.apps import apps
+
+    try:
+        return apps.get_model(object_type)._meta.verbose_name
+    except (LookupError, ValueError):
+        return object_type

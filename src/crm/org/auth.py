@@ -54,12 +54,17 @@ def send_invitation(user: User, base_url: str = "") -> str:
     org_name = user.org.name if user.org else ""
     send_mail(
         subject=_("You are invited to %(org)s's CRM") % {"org": org_name},
-        message=_("Hello %(name)s,\n\nAn account was created for you. Set your password here "
-                  "(the link works once and expires in an hour):\n\n%(url)s\n\nLogin: %(login)s\n")
-        % {"name": user.display_name,
-           "url": (base_url or getattr(settings, "CRM_BASE_URL", "")) + path,
-           "login": user.email or user.username},
-        from_email=None, recipient_list=[user.email],
+        message=_(
+            "Hello %(name)s,\n\nAn account was created for you. Set your password here "
+            "(the link works once and expires in an hour):\n\n%(url)s\n\nLogin: %(login)s\n"
+        )
+        % {
+            "name": user.display_name,
+            "url": (base_url or getattr(settings, "CRM_BASE_URL", "")) + path,
+            "login": user.email or user.username,
+        },
+        from_email=None,
+        recipient_list=[user.email],
     )
     return path
 
@@ -69,13 +74,19 @@ def send_password_reset(user: User, base: str = "") -> str:
     path = one_time_path(user)
     send_mail(
         subject=_("Reset your CRM password"),
-        message=_("Hello %(name)s,\n\nSomeone (hopefully you) asked to reset the password of your "
-                  "CRM account. Choose a new password here (the link works once and expires in "
-                  "an hour):\n\n%(url)s\n\nLogin: %(login)s\n\nIf you did not ask for this, ignore "
-                  "this e-mail; your password stays the same.\n")
-        % {"name": user.display_name, "url": (base or base_url()) + path,
-           "login": user.email or user.username},
-        from_email=None, recipient_list=[user.email],
+        message=_(
+            "Hello %(name)s,\n\nSomeone (hopefully you) asked to reset the password of your "
+            "CRM account. Choose a new password here (the link works once and expires in "
+            "an hour):\n\n%(url)s\n\nLogin: %(login)s\n\nIf you did not ask for this, ignore "
+            "this e-mail; your password stays the same.\n"
+        )
+        % {
+            "name": user.display_name,
+            "url": (base or base_url()) + path,
+            "login": user.email or user.username,
+        },
+        from_email=None,
+        recipient_list=[user.email],
     )
     return path
 

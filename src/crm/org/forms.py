@@ -46,8 +46,9 @@ class TablerForm(forms.Form):
         self._mark_invalid()
 
 
-def apply_errors(form: forms.Form, exc: ValidationFailed,
-                 field_map: dict[str, str] | None = None) -> None:
+def apply_errors(
+    form: forms.Form, exc: ValidationFailed, field_map: dict[str, str] | None = None
+) -> None:
     """Show a service's ``ValidationFailed`` on ``form``: field errors on their fields
     (renamed through ``field_map``), everything else at the top of the form."""
     field_map = field_map or {}
@@ -61,23 +62,37 @@ def apply_errors(form: forms.Form, exc: ValidationFailed,
 
 
 def _password(label: Any, autocomplete: str = "new-password") -> forms.CharField:
-    return forms.CharField(label=label, strip=False, max_length=4096,
-                           widget=forms.PasswordInput(attrs={"autocomplete": autocomplete}))
+    return forms.CharField(
+        label=label,
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": autocomplete}),
+    )
 
 
 def _code_field() -> forms.CharField:
     return forms.CharField(
-        label=_("Six-digit code"), max_length=10,
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
-                                      "pattern": "[0-9 ]*", "autofocus": True}),
+        label=_("Six-digit code"),
+        max_length=10,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "pattern": "[0-9 ]*",
+                "autofocus": True,
+            }
+        ),
     )
 
 
 class LoginForm(TablerForm):
-    login = forms.CharField(label=_("E-mail or username"), max_length=254,
-                            widget=forms.TextInput(attrs={
-                                "autocomplete": "username", "autofocus": True,
-                                "autocapitalize": "none"}))
+    login = forms.CharField(
+        label=_("E-mail or username"),
+        max_length=254,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "username", "autofocus": True, "autocapitalize": "none"}
+        ),
+    )
     password = _password(_("Password"), "current-password")
     next = forms.CharField(required=False, widget=forms.HiddenInput)
 
@@ -87,13 +102,17 @@ class TotpCodeForm(TablerForm):
 
 
 class SignupForm(TablerForm):
-    name = forms.CharField(label=_("Organisation name"), max_length=200,
-                           widget=forms.TextInput(attrs={"autocomplete": "organization",
-                                                         "autofocus": True}))
-    admin_name = forms.CharField(label=_("Your name"), max_length=100,
-                                 widget=forms.TextInput(attrs={"autocomplete": "name"}))
-    email = forms.EmailField(label=_("E-mail"), max_length=254,
-                             widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    name = forms.CharField(
+        label=_("Organisation name"),
+        max_length=200,
+        widget=forms.TextInput(attrs={"autocomplete": "organization", "autofocus": True}),
+    )
+    admin_name = forms.CharField(
+        label=_("Your name"), max_length=100, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    email = forms.EmailField(
+        label=_("E-mail"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
     password1 = _password(_("Password"))
     password2 = _password(_("Password (again)"))
 
@@ -123,9 +142,11 @@ class PasswordChangeForm(SetPasswordForm):
 
 
 class PasswordResetRequestForm(TablerForm):
-    email = forms.EmailField(label=_("E-mail"), max_length=254,
-                             widget=forms.EmailInput(attrs={"autocomplete": "email",
-                                                           "autofocus": True}))
+    email = forms.EmailField(
+        label=_("E-mail"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
 
 
 class TotpDisableForm(TablerForm):
@@ -137,18 +158,25 @@ def language_choices() -> list[tuple[str, Any]]:
 
 
 class ProfileForm(TablerForm):
-    name = forms.CharField(label=_("Name"), max_length=100,
-                           widget=forms.TextInput(attrs={"autocomplete": "name"}))
-    mobile = forms.CharField(label=_("Mobile"), max_length=30, required=False,
-                             widget=forms.TextInput(attrs={"autocomplete": "tel",
-                                                           "inputmode": "tel"}))
+    name = forms.CharField(
+        label=_("Name"), max_length=100, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    mobile = forms.CharField(
+        label=_("Mobile"),
+        max_length=30,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
+    )
     language = forms.ChoiceField(label=_("Language"), required=False, choices=language_choices)
 
 
 class TokenCreateForm(TablerForm):
-    name = forms.CharField(label=_("Name"), max_length=100,
-                           help_text=_("What the token is for, e.g. “ERP sync”."))
-    expires_on = forms.DateField(label=_("Expires on"), required=False,
-                                 help_text=_("Optional. The token stops working at the end of this "
-                                             "day."),
-                                 widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    name = forms.CharField(
+        label=_("Name"), max_length=100, help_text=_("What the token is for, e.g. “ERP sync”.")
+    )
+    expires_on = forms.DateField(
+        label=_("Expires on"),
+        required=False,
+        help_text=_("Optional. The token stops working at the end of this day."),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )

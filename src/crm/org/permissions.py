@@ -6,6 +6,7 @@ A role grants strings ``"<module>:<action>"``. Later modules add themselves to M
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from crm.core.scoping import DataScope
 
@@ -88,7 +89,7 @@ BUILTIN_ROLES: dict[str, tuple[object, object, str, list[str]]] = {
         + grant(["analytics"], ["view", "export"]),
     ),
     BuiltinRole.FINANCE: (
-        _("Finance"),
+        pgettext_lazy("role", "Finance"),
         _("Records receipts and invoices; reads contracts."),
         DataScope.ALL,
         grant(["finance"], ["view", "create", "edit", "delete", "export", "approve"])

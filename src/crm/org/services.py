@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Value
 from django.db.models.functions import Concat, Substr
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crm.core import audit
@@ -134,21 +134,27 @@ def create_organization(
 
 
 def install_builtin_roles(org: Organization) -> dict[str, Role]:
-    """Create (or refresh the permissions of) the built-in roles of ``org``."""
+    """Create the built-in roles of ``org`` that it does not have yet.
+
+    Names and descriptions are written in the deployment's default language (CRM_LANGUAGE);
+    they are ordinary data afterwards, which the organisation may rename. Existing roles are
+    never overwritten, so an admin's edits survive.
+    """
     result: dict[str, Role] = {}
-    for code, (name, description, scope, perms) in BUILTIN_ROLES.items():
-        role, _created = Role.objects.update_or_create(
-            org=org,
-            code=code,
-            is_builtin=True,
-            defaults={
-                "name": str(name),
-                "description": str(description),
-                "data_scope": scope,
-                "permissions": sorted(perms),
-            },
-        )
-        result[code] = role
+    with translation.override(settings.LANGUAGE_CODE):
+        for code, (name, description, scope, perms) in BUILTIN_ROLES.items():
+            role, _created = Role.objects.get_or_create(
+                org=org,
+                code=code,
+                is_builtin=True,
+                defaults={
+                    "name": str(name),
+                    "description": str(description),
+                    "data_scope": scope,
+                    "permissions": sorted(perms),
+                },
+            )
+            result[code] = role
     return result
 
 

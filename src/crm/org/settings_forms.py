@@ -44,8 +44,9 @@ def time_zone_choices() -> list[tuple[str, str]]:
     return [(tz, tz) for tz in sorted(zoneinfo.available_timezones())]
 
 
-def apply_domain_error(form: forms.Form, exc: DomainError,
-                       aliases: dict[str, str] | None = None) -> None:
+def apply_domain_error(
+    form: forms.Form, exc: DomainError, aliases: dict[str, str] | None = None
+) -> None:
     """Show a service error on ``form``: field errors on their fields, the message on top.
 
     ``aliases`` maps a service's field name to the form's (``permissions`` → ``perm``).
@@ -66,8 +67,9 @@ class StyledFormMixin:
     def style_fields(self) -> None:
         for field in self.fields.values():  # type: ignore[attr-defined]
             widget = field.widget
-            if isinstance(widget, forms.CheckboxInput | forms.RadioSelect
-                          | forms.CheckboxSelectMultiple):
+            if isinstance(
+                widget, forms.CheckboxInput | forms.RadioSelect | forms.CheckboxSelectMultiple
+            ):
                 continue
             css = "form-select" if isinstance(widget, forms.Select) else "form-control"
             widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
@@ -108,16 +110,21 @@ def departments_for(user: User, *, active_only: bool = False) -> Any:
 
 
 def colleagues_for(user: User, *, exclude: User | None = None) -> Any:
-    qs = (User.objects.visible_to(user).filter(is_active=True).select_related("department")
-          .order_by("name", "username"))
+    qs = (
+        User.objects.visible_to(user)
+        .filter(is_active=True)
+        .select_related("department")
+        .order_by("name", "username")
+    )
     return qs.exclude(pk=exclude.pk) if exclude is not None else qs
 
 
 # --- Organisation --------------------------------------------------------------------------------
 class OrganizationForm(StyledFormMixin, forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200)
-    time_zone = forms.ChoiceField(label=_("Time zone"), choices=time_zone_choices,
-                                  initial="Asia/Shanghai")
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"), choices=time_zone_choices, initial="Asia/Shanghai"
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -129,15 +136,26 @@ class DepartmentForm(StyledFormMixin, forms.Form):
     """Create a department (``with_parent``) or edit one (``with_status``)."""
 
     name = forms.CharField(label=_("Name"), max_length=100)
-    parent = DepartmentChoiceField(label=_("Parent department"), queryset=Department.objects.none(),
-                                   empty_label=None)
-    head = UserChoiceField(label=_("Head"), queryset=User.objects.none(), required=False,
-                           empty_label=_("— nobody —"))
-    is_active = forms.BooleanField(label=_("Active"), required=False,
-                                   help_text=_("A disabled department takes no new members."))
+    parent = DepartmentChoiceField(
+        label=_("Parent department"), queryset=Department.objects.none(), empty_label=None
+    )
+    head = UserChoiceField(
+        label=_("Head"), queryset=User.objects.none(), required=False, empty_label=_("— nobody —")
+    )
+    is_active = forms.BooleanField(
+        label=_("Active"),
+        required=False,
+        help_text=_("A disabled department takes no new members."),
+    )
 
-    def __init__(self, *args: Any, user: User, with_parent: bool = True,
-                 with_status: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        user: User,
+        with_parent: bool = True,
+        with_status: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         if with_parent:
             self.set_queryset("parent", departments_for(user, active_only=True))
@@ -150,8 +168,9 @@ class DepartmentForm(StyledFormMixin, forms.Form):
 
 
 class DepartmentMoveForm(StyledFormMixin, forms.Form):
-    parent = DepartmentChoiceField(label=_("New parent department"),
-                                   queryset=Department.objects.none(), empty_label=None)
+    parent = DepartmentChoiceField(
+        label=_("New parent department"), queryset=Department.objects.none(), empty_label=None
+    )
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -165,23 +184,34 @@ class UserFilterForm(StyledFormMixin, forms.Form):
 
     STATUS_CHOICES = [("", _("All")), ("active", _("Active")), ("inactive", _("Inactive"))]
     SORTS = {
-        "name": ("name", "username"), "-name": ("-name", "-username"),
-        "username": ("username",), "-username": ("-username",),
-        "email": ("email",), "-email": ("-email",),
-        "department": ("department__path", "name"), "-department": ("-department__path", "name"),
-        "last_login": ("last_login", "pk"), "-last_login": ("-last_login", "-pk"),
-        "joined": ("date_joined", "pk"), "-joined": ("-date_joined", "-pk"),
+        "name": ("name", "username"),
+        "-name": ("-name", "-username"),
+        "username": ("username",),
+        "-username": ("-username",),
+        "email": ("email",),
+        "-email": ("-email",),
+        "department": ("department__path", "name"),
+        "-department": ("-department__path", "name"),
+        "last_login": ("last_login", "pk"),
+        "-last_login": ("-last_login", "-pk"),
+        "joined": ("date_joined", "pk"),
+        "-joined": ("-date_joined", "-pk"),
     }
 
     q = forms.CharField(label=_("Search"), required=False, max_length=100)
-    department = DepartmentChoiceField(label=_("Department and below"), required=False,
-                                       queryset=Department.objects.none(),
-                                       empty_label=_("All departments"))
-    role = forms.ModelChoiceField(label=_("Role"), required=False, queryset=Role.objects.none(),
-                                  empty_label=_("All roles"))
+    department = DepartmentChoiceField(
+        label=_("Department and below"),
+        required=False,
+        queryset=Department.objects.none(),
+        empty_label=_("All departments"),
+    )
+    role = forms.ModelChoiceField(
+        label=_("Role"), required=False, queryset=Role.objects.none(), empty_label=_("All roles")
+    )
     status = forms.ChoiceField(label=_("Status"), required=False, choices=STATUS_CHOICES)
-    sort = forms.ChoiceField(required=False, choices=[(k, k) for k in SORTS],
-                             widget=forms.HiddenInput)
+    sort = forms.ChoiceField(
+        required=False, choices=[(k, k) for k in SORTS], widget=forms.HiddenInput
+    )
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -195,8 +225,12 @@ class UserFilterForm(StyledFormMixin, forms.Form):
         if q := (data.get("q") or "").strip():
             from django.db.models import Q
 
-            qs = qs.filter(Q(name__icontains=q) | Q(username__icontains=q)
-                           | Q(email__icontains=q) | Q(mobile__icontains=q))
+            qs = qs.filter(
+                Q(name__icontains=q)
+                | Q(username__icontains=q)
+                | Q(email__icontains=q)
+                | Q(mobile__icontains=q)
+            )
         if dept := data.get("department"):
             qs = qs.filter(department__path__startswith=dept.path)
         if role := data.get("role"):
@@ -211,26 +245,46 @@ class UserFilterForm(StyledFormMixin, forms.Form):
 class UserForm(StyledFormMixin, forms.Form):
     """Create a colleague (``creating``) or edit one."""
 
-    username = forms.CharField(label=_("Username"), max_length=150, required=False,
-                               help_text=_("Optional: the e-mail address is used when blank."))
+    username = forms.CharField(
+        label=_("Username"),
+        max_length=150,
+        required=False,
+        help_text=_("Optional: the e-mail address is used when blank."),
+    )
     email = forms.EmailField(label=_("E-mail"))
     name = forms.CharField(label=_("Name"), max_length=100)
     mobile = forms.CharField(label=_("Mobile"), max_length=30, required=False)
-    department = DepartmentChoiceField(label=_("Department"), queryset=Department.objects.none(),
-                                       empty_label=None)
-    roles = forms.ModelMultipleChoiceField(label=_("Roles"), queryset=Role.objects.none(),
-                                           required=False,
-                                           widget=forms.CheckboxSelectMultiple)
-    manager = UserChoiceField(label=_("Manager"), queryset=User.objects.none(), required=False,
-                              empty_label=_("— nobody —"))
+    department = DepartmentChoiceField(
+        label=_("Department"), queryset=Department.objects.none(), empty_label=None
+    )
+    roles = forms.ModelMultipleChoiceField(
+        label=_("Roles"),
+        queryset=Role.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    manager = UserChoiceField(
+        label=_("Manager"),
+        queryset=User.objects.none(),
+        required=False,
+        empty_label=_("— nobody —"),
+    )
     password = forms.CharField(
-        label=_("Password"), required=False, strip=False,
+        label=_("Password"),
+        required=False,
+        strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text=_("Optional. Leave blank to e-mail the person an invitation to set their own."),
     )
 
-    def __init__(self, *args: Any, user: User, creating: bool = True,
-                 editing: User | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        user: User,
+        creating: bool = True,
+        editing: User | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         if not creating:
             del self.fields["username"]
@@ -243,7 +297,8 @@ class UserForm(StyledFormMixin, forms.Form):
 
 class DeactivateUserForm(StyledFormMixin, forms.Form):
     transfer_to = UserChoiceField(
-        label=_("Transfer records to"), queryset=User.objects.none(),
+        label=_("Transfer records to"),
+        queryset=User.objects.none(),
         empty_label=_("— choose a colleague —"),
         error_messages={"required": _("Choose a colleague to take over the records.")},
     )
@@ -260,17 +315,25 @@ class RoleForm(StyledFormMixin, forms.Form):
 
     name = forms.CharField(label=_("Name"), max_length=100)
     description = forms.CharField(label=_("Description"), max_length=300, required=False)
-    perm = forms.MultipleChoiceField(label=_("Permissions"), required=False,
-                                     choices=[(p, p) for p in ALL_PERMISSIONS],
-                                     widget=forms.CheckboxSelectMultiple)
-    data_scope = forms.ChoiceField(label=_("Data scope"), choices=list(SCOPE_LABELS.items()),
-                                   initial=DataScope.SELF, widget=forms.RadioSelect)
+    perm = forms.MultipleChoiceField(
+        label=_("Permissions"),
+        required=False,
+        choices=[(p, p) for p in ALL_PERMISSIONS],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    data_scope = forms.ChoiceField(
+        label=_("Data scope"),
+        choices=list(SCOPE_LABELS.items()),
+        initial=DataScope.SELF,
+        widget=forms.RadioSelect,
+    )
     scope_departments = DepartmentMultipleChoiceField(
-        label=_("Chosen departments"), queryset=Department.objects.none(), required=False,
+        label=_("Chosen departments"),
+        queryset=Department.objects.none(),
+        required=False,
         help_text=_("Records owned by people in these departments and below."),
     )
-    require_2fa = forms.BooleanField(label=_("Require two-factor authentication"),
-                                     required=False)
+    require_2fa = forms.BooleanField(label=_("Require two-factor authentication"), required=False)
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

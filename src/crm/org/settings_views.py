@@ -73,8 +73,12 @@ def organization(request: HttpRequest) -> HttpResponse:
         form = OrganizationForm(request.POST)
         if form.is_valid():
             try:
-                services.update_organization(actor=actor, org=org, name=form.cleaned_data["name"],
-                                             time_zone=form.cleaned_data["time_zone"])
+                services.update_organization(
+                    actor=actor,
+                    org=org,
+                    name=form.cleaned_data["name"],
+                    time_zone=form.cleaned_data["time_zone"],
+                )
             except DomainError as exc:
                 _raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
@@ -83,9 +87,15 @@ def organization(request: HttpRequest) -> HttpResponse:
                 return redirect("org:organization")
     else:
         form = OrganizationForm(initial={"name": org.name, "time_zone": org.time_zone})
-    return render(request, "org/settings/organization.html", {
-        "form": form, "org": org, "crumbs": [(SETTINGS, None), (_("Organisation"), None)],
-    })
+    return render(
+        request,
+        "org/settings/organization.html",
+        {
+            "form": form,
+            "org": org,
+            "crumbs": [(SETTINGS, None), (_("Organisation"), None)],
+        },
+    )
 
 
 # --- Departments ---------------------------------------------------------------------------------
@@ -98,13 +108,19 @@ def department_list(request: HttpRequest) -> HttpResponse:
     """The department tree, indented by depth, with head, member count and status."""
     actor = _admin(request)
     departments = (
-        Department.objects.visible_to(actor).select_related("head")
+        Department.objects.visible_to(actor)
+        .select_related("head")
         .annotate(member_count=Count("members", filter=Q(members__is_active=True)))
         .order_by("path")
     )
-    return render(request, "org/settings/department_list.html", {
-        "departments": departments, "crumbs": [(SETTINGS, None), (DEPARTMENTS, None)],
-    })
+    return render(
+        request,
+        "org/settings/department_list.html",
+        {
+            "departments": departments,
+            "crumbs": [(SETTINGS, None), (DEPARTMENTS, None)],
+        },
+    )
 
 
 @login_required
@@ -116,22 +132,29 @@ def department_create(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             try:
-                dept = services.create_department(actor=actor, name=data["name"],
-                                                  parent=data["parent"], head=data["head"])
+                dept = services.create_department(
+                    actor=actor, name=data["name"], parent=data["parent"], head=data["head"]
+                )
             except DomainError as exc:
                 _raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
-                messages.success(request, _("Department “%(name)s” was created.")
-                                 % {"name": dept.name})
+                messages.success(
+                    request, _("Department “%(name)s” was created.") % {"name": dept.name}
+                )
                 return redirect("org:department_list")
     else:
         parent = request.GET.get("parent")
         form = DepartmentForm(user=actor, initial={"parent": parent} if parent else None)
-    return render(request, "org/settings/department_form.html", {
-        "form": form, "department": None,
-        "crumbs": _department_crumbs((_("New department"), None)),
-    })
+    return render(
+        request,
+        "org/settings/department_form.html",
+        {
+            "form": form,
+            "department": None,
+            "crumbs": _department_crumbs((_("New department"), None)),
+        },
+    )
 
 
 @login_required
@@ -139,15 +162,27 @@ def department_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A department's facts, its members and its history."""
     actor = _admin(request)
     dept = get_scoped_or_404(
-        Department.objects.visible_to(actor).select_related("head", "parent"), actor, pk)
-    members = (User.objects.visible_to(actor).filter(department=dept)
-               .select_related("manager").prefetch_related("roles").order_by("-is_active", "name"))
+        Department.objects.visible_to(actor).select_related("head", "parent"), actor, pk
+    )
+    members = (
+        User.objects.visible_to(actor)
+        .filter(department=dept)
+        .select_related("manager")
+        .prefetch_related("roles")
+        .order_by("-is_active", "name")
+    )
     children = Department.objects.visible_to(actor).filter(parent=dept).order_by("name")
-    return render(request, "org/settings/department_detail.html", {
-        "department": dept, "members": members, "children": children,
-        **history_context(dept),
-        "crumbs": _department_crumbs((dept.name, None)),
-    })
+    return render(
+        request,
+        "org/settings/department_detail.html",
+        {
+            "department": dept,
+            "members": members,
+            "children": children,
+            **history_context(dept),
+            "crumbs": _department_crumbs((dept.name, None)),
+        },
+    )
 
 
 @login_required
@@ -160,23 +195,39 @@ def department_edit(request: HttpRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             try:
-                services.update_department(actor=actor, department=dept, name=data["name"],
-                                           head=data["head"], is_active=data["is_active"])
+                services.update_department(
+                    actor=actor,
+                    department=dept,
+                    name=data["name"],
+                    head=data["head"],
+                    is_active=data["is_active"],
+                )
             except DomainError as exc:
                 _raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
-                messages.success(request, _("Department “%(name)s” was saved.")
-                                 % {"name": dept.name})
+                messages.success(
+                    request, _("Department “%(name)s” was saved.") % {"name": dept.name}
+                )
                 return redirect("org:department_detail", pk=dept.pk)
     else:
-        form = DepartmentForm(user=actor, with_parent=False, with_status=True, initial={
-            "name": dept.name, "head": dept.head_id, "is_active": dept.is_active})
-    return render(request, "org/settings/department_form.html", {
-        "form": form, "department": dept,
-        "crumbs": _department_crumbs((dept.name, reverse("org:department_detail", args=[dept.pk])),
-                                     (_("Edit"), None)),
-    })
+        form = DepartmentForm(
+            user=actor,
+            with_parent=False,
+            with_status=True,
+            initial={"name": dept.name, "head": dept.head_id, "is_active": dept.is_active},
+        )
+    return render(
+        request,
+        "org/settings/department_form.html",
+        {
+            "form": form,
+            "department": dept,
+            "crumbs": _department_crumbs(
+                (dept.name, reverse("org:department_detail", args=[dept.pk])), (_("Edit"), None)
+            ),
+        },
+    )
 
 
 @login_required
@@ -188,22 +239,30 @@ def department_move(request: HttpRequest, pk: int) -> HttpResponse:
         form = DepartmentMoveForm(request.POST, user=actor)
         if form.is_valid():
             try:
-                services.move_department(actor=actor, department=dept,
-                                         new_parent=form.cleaned_data["parent"])
+                services.move_department(
+                    actor=actor, department=dept, new_parent=form.cleaned_data["parent"]
+                )
             except DomainError as exc:
                 _raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
-                messages.success(request, _("Department “%(name)s” was moved.")
-                                 % {"name": dept.name})
+                messages.success(
+                    request, _("Department “%(name)s” was moved.") % {"name": dept.name}
+                )
                 return redirect("org:department_list")
     else:
         form = DepartmentMoveForm(user=actor, initial={"parent": dept.parent_id})
-    return render(request, "org/settings/department_move.html", {
-        "form": form, "department": dept,
-        "crumbs": _department_crumbs((dept.name, reverse("org:department_detail", args=[dept.pk])),
-                                     (_("Move"), None)),
-    })
+    return render(
+        request,
+        "org/settings/department_move.html",
+        {
+            "form": form,
+            "department": dept,
+            "crumbs": _department_crumbs(
+                (dept.name, reverse("org:department_detail", args=[dept.pk])), (_("Move"), None)
+            ),
+        },
+    )
 
 
 # --- Users ---------------------------------------------------------------------------------------
@@ -217,26 +276,43 @@ def user_list(request: HttpRequest) -> HttpResponse:
     50 a page."""
     actor = _admin(request)
     filters = UserFilterForm(request.GET or None, user=actor)
-    qs = filters.filter(User.objects.visible_to(actor).select_related("department")
-                        .prefetch_related("roles"))
+    qs = filters.filter(
+        User.objects.visible_to(actor).select_related("department").prefetch_related("roles")
+    )
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     params = request.GET.copy()
     for key in ("sort", "page"):
         params.pop(key, None)
     current_sort = request.GET.get("sort") or "name"
     columns = []
-    for key, label in (("name", _("Name")), ("username", _("Username")),
-                       ("email", _("E-mail")), ("department", _("Department")),
-                       ("last_login", _("Last login"))):
+    for key, label in (
+        ("name", _("Name")),
+        ("username", _("Username")),
+        ("email", _("E-mail")),
+        ("department", _("Department")),
+        ("last_login", _("Last login")),
+    ):
         next_sort = f"-{key}" if current_sort == key else key
         params["sort"] = next_sort
-        columns.append({"key": key, "label": label, "url": f"?{params.urlencode()}",
-                        "active": current_sort.lstrip("-") == key,
-                        "descending": current_sort.startswith("-")})
-    return render(request, "org/settings/user_list.html", {
-        "page": page, "filters": filters, "columns": columns,
-        "crumbs": [(SETTINGS, None), (USERS, None)],
-    })
+        columns.append(
+            {
+                "key": key,
+                "label": label,
+                "url": f"?{params.urlencode()}",
+                "active": current_sort.lstrip("-") == key,
+                "descending": current_sort.startswith("-"),
+            }
+        )
+    return render(
+        request,
+        "org/settings/user_list.html",
+        {
+            "page": page,
+            "filters": filters,
+            "columns": columns,
+            "crumbs": [(SETTINGS, None), (USERS, None)],
+        },
+    )
 
 
 @login_required
@@ -249,9 +325,14 @@ def user_create(request: HttpRequest) -> HttpResponse:
             data = form.cleaned_data
             try:
                 user, invite_path = services.create_user(
-                    actor=actor, username=data["username"], email=data["email"],
-                    name=data["name"], mobile=data["mobile"], department=data["department"],
-                    roles=list(data["roles"]), manager=data["manager"],
+                    actor=actor,
+                    username=data["username"],
+                    email=data["email"],
+                    name=data["name"],
+                    mobile=data["mobile"],
+                    department=data["department"],
+                    roles=list(data["roles"]),
+                    manager=data["manager"],
                     password=data["password"] or None,
                 )
             except DomainError as exc:
@@ -260,14 +341,26 @@ def user_create(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, _("%(name)s was added.") % {"name": user.display_name})
                 if invite_path:
-                    messages.info(request, _("An invitation e-mail was sent to %(email)s with a "
-                                             "link to set a password.") % {"email": user.email})
+                    messages.info(
+                        request,
+                        _(
+                            "An invitation e-mail was sent to %(email)s with a "
+                            "link to set a password."
+                        )
+                        % {"email": user.email},
+                    )
                 return redirect("org:user_detail", pk=user.pk)
     else:
         form = UserForm(user=actor)
-    return render(request, "org/settings/user_form.html", {
-        "form": form, "target": None, "crumbs": _user_crumbs((_("New user"), None)),
-    })
+    return render(
+        request,
+        "org/settings/user_form.html",
+        {
+            "form": form,
+            "target": None,
+            "crumbs": _user_crumbs((_("New user"), None)),
+        },
+    )
 
 
 @login_required
@@ -275,12 +368,18 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A colleague's details, roles and history."""
     actor = _admin(request)
     target = get_scoped_or_404(
-        User.objects.visible_to(actor).select_related("department", "manager"), actor, pk)
-    return render(request, "org/settings/user_detail.html", {
-        "target": target, "roles": target.roles.visible_to(actor).order_by("name"),
-        **history_context(target),
-        "crumbs": _user_crumbs((target.display_name, None)),
-    })
+        User.objects.visible_to(actor).select_related("department", "manager"), actor, pk
+    )
+    return render(
+        request,
+        "org/settings/user_detail.html",
+        {
+            "target": target,
+            "roles": target.roles.visible_to(actor).order_by("name"),
+            **history_context(target),
+            "crumbs": _user_crumbs((target.display_name, None)),
+        },
+    )
 
 
 @login_required
@@ -294,9 +393,14 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
             data = form.cleaned_data
             try:
                 services.update_user(
-                    actor=actor, user=target, name=data["name"], email=data["email"],
-                    mobile=data["mobile"], department=data["department"],
-                    roles=list(data["roles"]), manager=data["manager"],
+                    actor=actor,
+                    user=target,
+                    name=data["name"],
+                    email=data["email"],
+                    mobile=data["mobile"],
+                    department=data["department"],
+                    roles=list(data["roles"]),
+                    manager=data["manager"],
                 )
             except DomainError as exc:
                 _raise_unless_form_error(exc)
@@ -305,16 +409,31 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, _("%(name)s was saved.") % {"name": target.display_name})
                 return redirect("org:user_detail", pk=target.pk)
     else:
-        form = UserForm(user=actor, creating=False, editing=target, initial={
-            "email": target.email, "name": target.name, "mobile": target.mobile,
-            "department": target.department_id, "manager": target.manager_id,
-            "roles": list(target.roles.visible_to(actor).values_list("pk", flat=True)),
-        })
-    return render(request, "org/settings/user_form.html", {
-        "form": form, "target": target,
-        "crumbs": _user_crumbs((target.display_name, reverse("org:user_detail", args=[target.pk])),
-                               (_("Edit"), None)),
-    })
+        form = UserForm(
+            user=actor,
+            creating=False,
+            editing=target,
+            initial={
+                "email": target.email,
+                "name": target.name,
+                "mobile": target.mobile,
+                "department": target.department_id,
+                "manager": target.manager_id,
+                "roles": list(target.roles.visible_to(actor).values_list("pk", flat=True)),
+            },
+        )
+    return render(
+        request,
+        "org/settings/user_form.html",
+        {
+            "form": form,
+            "target": target,
+            "crumbs": _user_crumbs(
+                (target.display_name, reverse("org:user_detail", args=[target.pk])),
+                (_("Edit"), None),
+            ),
+        },
+    )
 
 
 @login_required
@@ -332,18 +451,38 @@ def user_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
                 _raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
-                counts = ", ".join(f"{transfer_labels.get(k, k)}: {n}" for k, n in moved.items()) or "0"
-                messages.success(request, _(
-                    "%(name)s was deactivated. Records moved to %(to)s: %(counts)s."
-                ) % {"name": target.display_name, "to": transfer_to.display_name, "counts": counts})
+                counts = (
+                    _(", ").join(
+                        _("%(records)s: %(count)d")
+                        % {"records": transfer_labels.get(k, k), "count": n}
+                        for k, n in moved.items()
+                    )
+                    or "0"
+                )
+                messages.success(
+                    request,
+                    _("%(name)s was deactivated. Records moved to %(to)s: %(counts)s.")
+                    % {
+                        "name": target.display_name,
+                        "to": transfer_to.display_name,
+                        "counts": counts,
+                    },
+                )
                 return redirect("org:user_detail", pk=target.pk)
     else:
         form = DeactivateUserForm(user=actor, target=target)
-    return render(request, "org/settings/user_deactivate.html", {
-        "form": form, "target": target,
-        "crumbs": _user_crumbs((target.display_name, reverse("org:user_detail", args=[target.pk])),
-                               (_("Deactivate"), None)),
-    })
+    return render(
+        request,
+        "org/settings/user_deactivate.html",
+        {
+            "form": form,
+            "target": target,
+            "crumbs": _user_crumbs(
+                (target.display_name, reverse("org:user_detail", args=[target.pk])),
+                (_("Deactivate"), None),
+            ),
+        },
+    )
 
 
 @login_required
@@ -370,24 +509,42 @@ def _role_crumbs(*extra: tuple[Any, str | None]) -> list[tuple[Any, str | None]]
 def _matrix(selected: set[str]) -> list[dict[str, Any]]:
     """Rows of the permission matrix: one per module, one cell per action."""
     return [
-        {"key": module, "label": label, "cells": [
-            {"value": f"{module}:{action}", "label": action_label,
-             "checked": f"{module}:{action}" in selected}
-            for action, action_label in ACTIONS
-        ]}
+        {
+            "key": module,
+            "label": label,
+            "cells": [
+                {
+                    "value": f"{module}:{action}",
+                    "label": action_label,
+                    "checked": f"{module}:{action}" in selected,
+                }
+                for action, action_label in ACTIONS
+            ],
+        }
         for module, label in MODULES
     ]
 
 
 def _role_form_page(request: HttpRequest, form: RoleForm, role: Role | None) -> HttpResponse:
-    crumbs = _role_crumbs((role.name, reverse("org:role_detail", args=[role.pk])),
-                          (_("Edit"), None)) if role else _role_crumbs((_("New role"), None))
-    return render(request, "org/settings/role_form.html", {
-        "form": form, "role": role, "actions": ACTIONS,
-        "matrix": _matrix(form.selected_permissions()), "scope": form.selected_scope(),
-        "custom": DataScope.CUSTOM, "crumbs": crumbs,
-        "scope_choices": [(v, SCOPE_LABELS[v], SCOPE_HELP[v]) for v in DataScope.values],
-    })
+    crumbs = (
+        _role_crumbs((role.name, reverse("org:role_detail", args=[role.pk])), (_("Edit"), None))
+        if role
+        else _role_crumbs((_("New role"), None))
+    )
+    return render(
+        request,
+        "org/settings/role_form.html",
+        {
+            "form": form,
+            "role": role,
+            "actions": ACTIONS,
+            "matrix": _matrix(form.selected_permissions()),
+            "scope": form.selected_scope(),
+            "custom": DataScope.CUSTOM,
+            "crumbs": crumbs,
+            "scope_choices": [(v, SCOPE_LABELS[v], SCOPE_HELP[v]) for v in DataScope.values],
+        },
+    )
 
 
 def _save_role(request: HttpRequest, actor: User, role: Role | None) -> HttpResponse:
@@ -396,8 +553,12 @@ def _save_role(request: HttpRequest, actor: User, role: Role | None) -> HttpResp
         data = form.cleaned_data
         try:
             saved = services.save_role(
-                actor=actor, role=role, name=data["name"], description=data["description"],
-                permissions=list(data["perm"]), data_scope=data["data_scope"],
+                actor=actor,
+                role=role,
+                name=data["name"],
+                description=data["description"],
+                permissions=list(data["perm"]),
+                data_scope=data["data_scope"],
                 scope_departments=list(data["scope_departments"]),
                 require_2fa=data["require_2fa"],
             )
@@ -414,13 +575,20 @@ def _save_role(request: HttpRequest, actor: User, role: Role | None) -> HttpResp
 def role_list(request: HttpRequest) -> HttpResponse:
     """Roles with their data scope, built-in badge and number of active users."""
     actor = _admin(request)
-    roles = (Role.objects.visible_to(actor)
-             .annotate(user_count=Count("users", filter=Q(users__is_active=True)))
-             .order_by("-is_builtin", "name"))
+    roles = (
+        Role.objects.visible_to(actor)
+        .annotate(user_count=Count("users", filter=Q(users__is_active=True)))
+        .order_by("-is_builtin", "name")
+    )
     rows = [(role, SCOPE_LABELS.get(role.data_scope, role.data_scope)) for role in roles]
-    return render(request, "org/settings/role_list.html", {
-        "rows": rows, "crumbs": [(SETTINGS, None), (ROLES, None)],
-    })
+    return render(
+        request,
+        "org/settings/role_list.html",
+        {
+            "rows": rows,
+            "crumbs": [(SETTINGS, None), (ROLES, None)],
+        },
+    )
 
 
 @login_required
@@ -439,11 +607,17 @@ def role_edit(request: HttpRequest, pk: int) -> HttpResponse:
     role = get_scoped_or_404(Role, actor, pk, "edit")
     if request.method == "POST":
         return _save_role(request, actor, role)
-    form = RoleForm(user=actor, initial={
-        "name": role.name, "description": role.description, "perm": list(role.permissions),
-        "data_scope": role.data_scope, "require_2fa": role.require_2fa,
-        "scope_departments": list(role.scope_departments.values_list("pk", flat=True)),
-    })
+    form = RoleForm(
+        user=actor,
+        initial={
+            "name": role.name,
+            "description": role.description,
+            "perm": list(role.permissions),
+            "data_scope": role.data_scope,
+            "require_2fa": role.require_2fa,
+            "scope_departments": list(role.scope_departments.values_list("pk", flat=True)),
+        },
+    )
     return _role_form_page(request, form, role)
 
 
@@ -452,15 +626,22 @@ def role_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A role's permissions, data scope, people and history."""
     actor = _admin(request)
     role = get_scoped_or_404(Role, actor, pk)
-    return render(request, "org/settings/role_detail.html", {
-        "role": role, "actions": ACTIONS, "matrix": _matrix(set(role.permissions)),
-        "scope_label": SCOPE_LABELS.get(role.data_scope, role.data_scope),
-        "departments": role.scope_departments.visible_to(actor).order_by("path"),
-        "members": role.users.visible_to(actor).select_related("department")
-        .order_by("-is_active", "name")[:200],
-        **history_context(role),
-        "crumbs": _role_crumbs((role.name, None)),
-    })
+    return render(
+        request,
+        "org/settings/role_detail.html",
+        {
+            "role": role,
+            "actions": ACTIONS,
+            "matrix": _matrix(set(role.permissions)),
+            "scope_label": SCOPE_LABELS.get(role.data_scope, role.data_scope),
+            "departments": role.scope_departments.visible_to(actor).order_by("path"),
+            "members": role.users.visible_to(actor)
+            .select_related("department")
+            .order_by("-is_active", "name")[:200],
+            **history_context(role),
+            "crumbs": _role_crumbs((role.name, None)),
+        },
+    )
 
 
 @login_required
@@ -477,16 +658,23 @@ def role_copy(request: HttpRequest, pk: int) -> HttpResponse:
                 _raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
-                messages.success(request, _("Role “%(name)s” was created as a copy.")
-                                 % {"name": copy.name})
+                messages.success(
+                    request, _("Role “%(name)s” was created as a copy.") % {"name": copy.name}
+                )
                 return redirect("org:role_edit", pk=copy.pk)
     else:
         form = RoleCopyForm(initial={"name": _("Copy of %(name)s") % {"name": role.name}})
-    return render(request, "org/settings/role_copy.html", {
-        "form": form, "role": role,
-        "crumbs": _role_crumbs((role.name, reverse("org:role_detail", args=[role.pk])),
-                               (_("Copy"), None)),
-    })
+    return render(
+        request,
+        "org/settings/role_copy.html",
+        {
+            "form": form,
+            "role": role,
+            "crumbs": _role_crumbs(
+                (role.name, reverse("org:role_detail", args=[role.pk])), (_("Copy"), None)
+            ),
+        },
+    )
 
 
 @login_required

@@ -59,15 +59,23 @@ RESET_URL_TOKEN = "set-password"  # noqa: S105
 
 
 # --- Log in and out -----------------------------------------------------------------------------
-def locked_out(request: HttpRequest, original_response: HttpResponse | None = None,
-               credentials: dict | None = None, *args: object, **kwargs: object) -> HttpResponse:
+def locked_out(
+    request: HttpRequest,
+    original_response: HttpResponse | None = None,
+    credentials: dict | None = None,
+    *args: object,
+    **kwargs: object,
+) -> HttpResponse:
     """Shown by django-axes after five wrong passwords for one account (HTTP 429)."""
-    msg = _("Too many failed attempts. This account is locked for 15 minutes. "
-            "You can reset your password by e-mail.")
+    msg = _(
+        "Too many failed attempts. This account is locked for 15 minutes. "
+        "You can reset your password by e-mail."
+    )
     if request.path.startswith("/api/"):
         return JsonResponse({"code": "throttled", "message": msg, "errors": []}, status=429)
-    response = render(request, "org/login.html",
-                      {"form": LoginForm(), "error": msg, "locked": True}, status=429)
+    response = render(
+        request, "org/login.html", {"form": LoginForm(), "error": msg, "locked": True}, status=429
+    )
     response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
     return response
 
@@ -82,8 +90,9 @@ def complete_login(request: HttpRequest, user: object) -> None:
 
 def safe_next(request: HttpRequest, url: str | None) -> str:
     """``url`` if it stays on this site, otherwise the home page."""
-    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()},
-                                               require_https=request.is_secure()):
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return url
     return reverse(settings.LOGIN_REDIRECT_URL)
 
@@ -114,8 +123,12 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 if request.user.is_authenticated:
                     logout(request)
                 request.session.cycle_key()
-                request.session[OTP_PENDING] = {"uid": user.pk, "at": int(time.time()), "tries": 0,
-                                                "next": next_url}
+                request.session[OTP_PENDING] = {
+                    "uid": user.pk,
+                    "at": int(time.time()),
+                    "tries": 0,
+                    "next": next_url,
+                }
                 return redirect("org:login_verify")
             return _finish_login(request, user, next_url)
         error = _("Wrong login or password.")
@@ -154,13 +167,15 @@ def login_verify(request: HttpRequest) -> HttpResponse:
         if pending["tries"] >= OTP_MAX_TRIES:
             request.session.pop(OTP_PENDING, None)
             # Counts as one failed login for the account's throttle (django-axes).
-            user_login_failed.send(sender=__name__, credentials={"username": user.username},
-                                   request=request)
+            user_login_failed.send(
+                sender=__name__, credentials={"username": user.username}, request=request
+            )
             messages.error(request, _("Too many wrong codes. Please log in again."))
             return redirect("org:login")
         request.session[OTP_PENDING] = pending
-        form.add_error("code", _("The code is not valid. "
-                                 "Check the time on your phone and try again."))
+        form.add_error(
+            "code", _("The code is not valid. Check the time on your phone and try again.")
+        )
     return render(request, "org/login_verify.html", {"form": form})
 
 
@@ -186,11 +201,15 @@ def signup(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             _org, admin = services.create_organization(
-                name=data["name"], admin_email=data["email"], admin_password=data["password1"],
-                admin_name=data["admin_name"])
+                name=data["name"],
+                admin_email=data["email"],
+                admin_password=data["password1"],
+                admin_name=data["admin_name"],
+            )
         except ValidationFailed as exc:
-            apply_errors(form, exc, {"admin_email": "email", "username": "email",
-                                     "password": "password1"})
+            apply_errors(
+                form, exc, {"admin_email": "email", "username": "email", "password": "password1"}
+            )
         else:
             if request.user.is_authenticated:
                 logout(request)
@@ -237,8 +256,11 @@ def password_reset_confirm(request: HttpRequest, uidb64: str, token: str) -> Htt
     if request.method == "POST" and form.is_valid():
         try:
             services.set_password(
-                actor=None, user=user, new_password=form.cleaned_data["new_password1"],
-                verb="user.invitation_accepted" if invited else "user.password_reset")
+                actor=None,
+                user=user,
+                new_password=form.cleaned_data["new_password1"],
+                verb="user.invitation_accepted" if invited else "user.password_reset",
+            )
         except ValidationFailed as exc:
             apply_errors(form, exc, {"password": "new_password1"})
         else:
@@ -246,8 +268,11 @@ def password_reset_confirm(request: HttpRequest, uidb64: str, token: str) -> Htt
             _unlock(user)
             messages.success(request, _("Your password is set. You can log in now."))
             return redirect("org:login")
-    return render(request, "org/password_reset_confirm.html",
-                  {"validlink": True, "form": form, "invited": invited, "target": user})
+    return render(
+        request,
+        "org/password_reset_confirm.html",
+        {"validlink": True, "form": form, "invited": invited, "target": user},
+    )
 
 
 def _unlock(user: User) -> None:
@@ -267,8 +292,9 @@ def account(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            account_services.update_profile(actor=user, name=data["name"], mobile=data["mobile"],
-                                            language=data["language"])
+            account_services.update_profile(
+                actor=user, name=data["name"], mobile=data["mobile"], language=data["language"]
+            )
         except ValidationFailed as exc:
             apply_errors(form, exc)
         else:
@@ -289,21 +315,23 @@ def password_change(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            services.change_password(actor=user, old_password=data["old_password"],
-                                     new_password=data["new_password1"])
+            services.change_password(
+                actor=user, old_password=data["old_password"], new_password=data["new_password1"]
+            )
         except ValidationFailed as exc:
             apply_errors(form, exc, {"password": "new_password1"})
         else:
             update_session_auth_hash(request, user)
-            messages.success(request, _("Your password was changed. "
-                                        "Your other sessions have ended."))
+            messages.success(
+                request, _("Your password was changed. Your other sessions have ended.")
+            )
             return redirect("org:account")
     return render(request, "org/password_change.html", {"form": form})
 
 
 # --- Two-factor authentication ------------------------------------------------------------------
 def _grouped(secret: str) -> str:
-    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
 @sensitive_post_parameters("code", "password")
@@ -314,8 +342,11 @@ def totp_setup(request: HttpRequest) -> HttpResponse:
     required = user.requires_2fa()
     if user.totp_enabled:
         request.session.pop(TOTP_SETUP_SECRET, None)
-        return render(request, "org/totp_setup.html",
-                      {"enabled": True, "required": required, "disable_form": TotpDisableForm()})
+        return render(
+            request,
+            "org/totp_setup.html",
+            {"enabled": True, "required": required, "disable_form": TotpDisableForm()},
+        )
     secret = request.session.get(TOTP_SETUP_SECRET)
     if not secret:
         secret = services.new_totp_secret()
@@ -331,9 +362,17 @@ def totp_setup(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Two-factor authentication is on."))
             return redirect("org:account")
     qr = segno.make(services.totp_uri(user, secret)).svg_data_uri(scale=4)
-    response = render(request, "org/totp_setup.html",
-                      {"enabled": False, "required": required, "form": form, "qr": qr,
-                       "secret": _grouped(secret)})
+    response = render(
+        request,
+        "org/totp_setup.html",
+        {
+            "enabled": False,
+            "required": required,
+            "form": form,
+            "qr": qr,
+            "secret": _grouped(secret),
+        },
+    )
     add_never_cache_headers(response)
     return response
 
@@ -353,9 +392,12 @@ def totp_disable(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Two-factor authentication is off."))
             return redirect("org:account")
-    return render(request, "org/totp_setup.html",
-                  {"enabled": user.totp_enabled, "required": user.requires_2fa(),
-                   "disable_form": form}, status=400)
+    return render(
+        request,
+        "org/totp_setup.html",
+        {"enabled": user.totp_enabled, "required": user.requires_2fa(), "disable_form": form},
+        status=400,
+    )
 
 
 # --- Personal API tokens ------------------------------------------------------------------------
@@ -378,17 +420,22 @@ def token_list(request: HttpRequest) -> HttpResponse:
         else:
             try:
                 _token, raw_token = services.create_token(
-                    actor=user, name=form.cleaned_data["name"],
-                    expires_at=_end_of_day(form.cleaned_data.get("expires_on")))
+                    actor=user,
+                    name=form.cleaned_data["name"],
+                    expires_at=_end_of_day(form.cleaned_data.get("expires_on")),
+                )
             except ValidationFailed as exc:
                 apply_errors(form, exc, {"expires_at": "expires_on"})
             else:
                 form = TokenCreateForm()
     tokens = ApiToken.objects.visible_to(user).order_by("-created_at")
     page = Paginator(tokens, 50).get_page(request.GET.get("page"))
-    response = render(request, "org/token_list.html",
-                      {"form": form, "page": page, "raw_token": raw_token, "blocked": blocked},
-                      status=400 if form.errors else 200)
+    response = render(
+        request,
+        "org/token_list.html",
+        {"form": form, "page": page, "raw_token": raw_token, "blocked": blocked},
+        status=400 if form.errors else 200,
+    )
     patch_cache_control(response, no_store=True)
     return response
 

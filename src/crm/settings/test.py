@@ -40,8 +40,6 @@ else:
             "NAME": str(DATA_DIR / "test.sqlite3"),
             "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
             # One file per test process, so parallel runs never share a database.
-            "TEST": {
-                "NAME": str(Path(tempfile.gettempdir()) / f"crm-test-{os.getpid()}.sqlite3")
-            },
+            "TEST": {"NAME": str(Path(tempfile.gettempdir()) / f"crm-test-{os.getpid()}.sqlite3")},
         }
     }

@@ -19,7 +19,13 @@ def _under(dept: Any, ancestor: Any) -> bool:
 
 
 def sees(
-    user: Any, owner: Any, *, module: str, action: str, org_id: int, collaborators: list[Any] | tuple[Any, ...] = ()
+    user: Any,
+    owner: Any,
+    *,
+    module: str,
+    action: str,
+    org_id: int,
+    collaborators: list[Any] | tuple[Any, ...] = (),
 ) -> bool:
     """Should ``user`` be able to ``action`` a record of ``org_id`` owned by ``owner``?"""
     if not user.is_active or user.org_id != org_id:

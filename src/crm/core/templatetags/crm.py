@@ -1,0 +1,24 @@
+"""Template filters for the audit trail and record history: translated verbs, fields, types."""
+
+from typing import Any
+
+from django import template
+
+from crm.core import audit
+
+register = template.Library()
+
+
+@register.filter
+def verb_label(verb: str) -> Any:
+    return audit.verb_label(verb)
+
+
+@register.filter
+def field_label(field: str, object_type: str) -> Any:
+    return audit.field_label(object_type, field)
+
+
+@register.filter
+def type_label(object_type: str) -> Any:
+    return audit.type_label(object_type)
