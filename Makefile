@@ -15,7 +15,7 @@ for c in python3.13 python3.12; do \
   if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1; then command -v $$c; exit 0; fi; \
 done; \
 if command -v pyenv >/dev/null 2>&1; then \
-  for v in $$(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9])(\.[0-9]+)?$$' | sort -t. -k1,1n -k2,2n -k3,3n -r); do \
+  for v in $$(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9])(\.[0-9]+)?$$' | sort -V -r); do \
     p="$$(pyenv prefix $$v 2>/dev/null)/bin/python"; \
     if [ -x "$$p" ] && "$$p" -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1; then echo "$$p"; exit 0; fi; \
   done; \
@@ -61,7 +61,7 @@ src/crm/static/vendor/.stamp: node_modules/.stamp scripts/vendor.sh
 MO := src/crm/locale/zh_Hans/LC_MESSAGES/django.mo
 $(MO): src/crm/locale/zh_Hans/LC_MESSAGES/django.po $(VENV)/.deps
 	@command -v msgfmt >/dev/null 2>&1 || (command -v apt-get >/dev/null && apt-get install -y -qq gettext >/dev/null) || { echo "error: gettext (msgfmt) is required: apt-get install gettext" >&2; exit 1; }
-	cd src/crm && ../../$(BIN)/django-admin compilemessages --settings=crm.settings.test >/dev/null
+	cd src/crm && ../../$(BIN)/django-admin compilemessages --settings=crm.settings.base >/dev/null
 
 setup: $(VENV)/.deps src/crm/static/vendor/.stamp $(MO)
 
@@ -98,7 +98,7 @@ fmt: setup
 	$(BIN)/ruff check --fix .
 
 messages: setup
-	cd src/crm && ../../$(BIN)/django-admin makemessages -l zh_Hans --no-obsolete --settings=crm.settings.test -i "static/*" -i "locale/*"
+	cd src/crm && ../../$(BIN)/django-admin makemessages -l zh_Hans --no-obsolete --settings=crm.settings.base -i "static/*" -i "locale/*"
 
 clean:
 	rm -rf $(VENV) node_modules src/crm/static/vendor
