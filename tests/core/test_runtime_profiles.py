@@ -34,11 +34,18 @@ def test_passwords_are_hashed_with_argon2() -> None:
 
 
 def _settings_in_subprocess(env: dict[str, str], expr: str) -> str:
-    code = f"import django, os; django.setup(); from django.conf import settings as s; print({expr})"
+    code = f"import django; django.setup(); from django.conf import settings as s; print({expr})"
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "crm.settings.dev", "PYTHONPATH": str(ROOT),
-             **env},
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "crm.settings.dev",
+            "PYTHONPATH": str(ROOT),
+            **env,
+        },
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
@@ -49,10 +56,12 @@ def test_redis_url_switches_jobs_and_cache_to_redis(tmp_path: Path) -> None:
     data = {"CRM_DATA_DIR": str(tmp_path)}
     with_redis = _settings_in_subprocess(
         {**data, "REDIS_URL": "redis://127.0.0.1:6379/3"},
-        "s.HUEY['huey_class'], s.CACHES['default']['BACKEND']")
+        "s.HUEY['huey_class'], s.CACHES['default']['BACKEND']",
+    )
     assert with_redis == "huey.RedisHuey django.core.cache.backends.redis.RedisCache"
-    without = _settings_in_subprocess({**data, "REDIS_URL": ""},
-                                      "s.HUEY['huey_class'], s.CACHES['default']['BACKEND']")
+    without = _settings_in_subprocess(
+        {**data, "REDIS_URL": ""}, "s.HUEY['huey_class'], s.CACHES['default']['BACKEND']"
+    )
     assert without == "huey.SqliteHuey django.core.cache.backends.locmem.LocMemCache"
 
 
@@ -64,7 +73,7 @@ def _redis_up() -> bool:
         return False
 
 
-@pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379 (CI and dev machines have one)")
+@pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379 (CI has one)")
 def test_a_task_travels_through_redis_exactly_once() -> None:
     # R11.3 R9.2: a task enqueued by one process is dequeued and run once from Redis
     from huey import RedisHuey
