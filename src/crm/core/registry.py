@@ -18,6 +18,14 @@ ownership_transfers: list[tuple[str, TransferFn]] = []
 #: key -> translated name of the records a transfer moves (shown after a deactivation)
 transfer_labels: dict[str, Any] = {}
 search_providers: list[Callable[..., list[dict[str, Any]]]] = []
+#: run when an organisation is created (inside its transaction): ``fn(org, admin) -> None``
+org_initializers: list[Callable[..., None]] = []
+
+
+def register_org_initializer(fn: Callable[..., None]) -> None:
+    """Seed a new organisation with a module's defaults (dictionaries, pools, pipelines)."""
+    if fn not in org_initializers:
+        org_initializers.append(fn)
 
 
 @dataclass(order=True)

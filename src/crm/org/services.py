@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from crm.core import audit
 from crm.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from crm.core.registry import ownership_transfers
+from crm.core.registry import org_initializers, ownership_transfers
 
 from .models import ApiToken, Department, Organization, Role, User, hash_token
 from .permissions import ALL_PERMISSIONS, BUILTIN_ROLES, BuiltinRole
@@ -121,6 +121,8 @@ def create_organization(
     admin.roles.add(roles[BuiltinRole.ADMIN])
     root.head = admin
     root.save(update_fields=["head"])
+    for initialize in org_initializers:
+        initialize(org, admin)
     audit.record(
         actor=admin, obj=org, verb="org.created", org_id=org.pk, changes={"name": [None, org.name]}
     )

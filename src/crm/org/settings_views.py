@@ -456,6 +456,7 @@ def user_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
                         _("%(records)s: %(count)d")
                         % {"records": transfer_labels.get(k, k), "count": n}
                         for k, n in moved.items()
+                        if n
                     )
                     or "0"
                 )

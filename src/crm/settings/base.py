@@ -74,6 +74,8 @@ INSTALLED_APPS = [
     "axes",
     "crm.core",
     "crm.org",
+    "crm.pipeline",
+    "crm.customers",
 ]
 
 MIDDLEWARE = [
