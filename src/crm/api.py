@@ -163,7 +163,11 @@ def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 def mount_routers() -> None:
     """Mount every app's router under /api/v1/<app>/ (called once, from crm.urls)."""
     from crm.core.api_routes import router as core_router
+    from crm.customers.api import router as customers_router
+    from crm.leads.api import router as leads_router
     from crm.org.api import router as org_router
 
     api.add_router("/v1/org/", org_router, tags=["org"])
     api.add_router("/v1/core/", core_router, tags=["core"])
+    api.add_router("/v1/customers/", customers_router, tags=["customers"])
+    api.add_router("/v1/leads/", leads_router, tags=["leads"])

@@ -8,6 +8,8 @@ mount_routers()
 urlpatterns = [
     path("", include("crm.core.urls")),
     path("", include("crm.org.urls")),
+    path("customers/", include("crm.customers.urls")),
+    path("leads/", include("crm.leads.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("i18n/js/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/", api.urls),

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "crm.org",
     "crm.pipeline",
     "crm.customers",
+    "crm.leads",
 ]
 
 MIDDLEWARE = [
