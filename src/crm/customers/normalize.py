@@ -90,11 +90,20 @@ def pinyin_of(name: str) -> tuple[str, str]:
 
 
 def phone_digits(phone: str) -> str:
-    """Digits without the +86/0086 country code: "+86 138-0013-8000" → "13800138000"."""
-    digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", phone or ""))
-    for prefix in ("0086", "86"):
-        if digits.startswith(prefix) and len(digits) - len(prefix) == 11:
-            return digits[len(prefix) :]
+    """Digits in domestic form: "+86 138-0013-8000" → "13800138000", "+86 10 5268 6688" →
+    "01052686688" (the country code dropped, the trunk 0 of a landline restored)."""
+    text = unicodedata.normalize("NFKC", phone or "").strip()
+    digits = re.sub(r"\D", "", text)
+    international = text.startswith(("+86", "0086")) or (
+        text.startswith("86") and len(digits) in (12, 13) and not digits.startswith("860")
+    )
+    if international:
+        rest = digits[4:] if digits.startswith("0086") else digits[2:]
+        if len(rest) == 11 and rest.startswith("1"):
+            return rest
+        if 9 <= len(rest) <= 11 and not rest.startswith("0"):
+            return "0" + rest
+        return rest
     return digits
 
 
