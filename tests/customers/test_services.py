@@ -132,3 +132,15 @@ def test_contacts_validate_and_detect_duplicates(world: World) -> None:
         )
     assert Contact.objects.filter(customer=b).count() == 0
     assert Contact.objects.filter(customer=a).count() == 1
+
+
+@pytest.mark.postgres
+def test_search_has_trigram_indexes_on_postgresql(db: None) -> None:
+    # R3.3 R11.2: substring and pinyin search are index-backed on PostgreSQL
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE indexname LIKE '%%_trgm'")
+        names = {row[0] for row in cursor.fetchall()}
+    assert {"cust_name_trgm", "cust_pinyin_trgm", "cust_initials_trgm", "cust_phone_trgm",
+            "contact_mobile_trgm"} <= names
