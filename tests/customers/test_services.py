@@ -142,5 +142,10 @@ def test_search_has_trigram_indexes_on_postgresql(db: None) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexname FROM pg_indexes WHERE indexname LIKE '%%_trgm'")
         names = {row[0] for row in cursor.fetchall()}
-    assert {"cust_name_trgm", "cust_pinyin_trgm", "cust_initials_trgm", "cust_phone_trgm",
-            "contact_mobile_trgm"} <= names
+    assert {
+        "cust_name_trgm",
+        "cust_pinyin_trgm",
+        "cust_initials_trgm",
+        "cust_phone_trgm",
+        "contact_mobile_trgm",
+    } <= names

@@ -196,7 +196,7 @@ def test_deactivation_moves_records_and_stops_tokens(world: World, api_client) -
         {"transfer_to_id": heir.pk},
     )
     assert r.status_code == 200, r.content
-    assert r.json()["moved"] == {"memos": 1, "customers": 0}
+    assert r.json()["moved"] == {"memos": 1, "customers": 0, "leads": 0}
     assert Memo.objects.get(pk=memo.pk).owner_id == heir.pk
     assert rep_client.get("/api/v1/org/me").status_code == 401
     assert not ApiToken.objects.filter(user=rep, revoked_at__isnull=True).exists()

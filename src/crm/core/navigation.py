@@ -90,9 +90,13 @@ def menu_for(user: Any, path: str) -> list[dict[str, Any]]:
                         "label": child.label,
                         "icon": child.icon,
                         "url": url,
-                        "active": path.startswith(url),
+                        "active": False,
                     }
                 )
+        # Only the most specific entry is active (/customers/pools/ is not "My customers").
+        matching = [c for c in children if path.startswith(c["url"])]
+        if matching:
+            max(matching, key=lambda c: len(c["url"]))["active"] = True
         url = _url(item.url_name)
         if not url and not children:
             continue

@@ -35,6 +35,15 @@ def register() -> None:
     register_org_initializer(pool_services.install_default_pool)
     register_ownership_transfer("customers", services.transfer_all_of, label=_("customers"))
     register_search(search_customers)
+
+    from crm.org.demo import DEMO_CLEANERS, demo_builder
+
+    from .demo import build as build_demo
+    from .demo import clean as clean_demo
+
+    demo_builder(build_demo)
+    if clean_demo not in DEMO_CLEANERS:
+        DEMO_CLEANERS.append(clean_demo)
     register_verbs(
         {
             "customer.created": _("Customer created"),
@@ -56,3 +65,4 @@ def register() -> None:
             "pool.saved": _("Public pool changed"),
         }
     )
+    from . import menu, sections  # noqa: F401 - menu entries and 360-page sections

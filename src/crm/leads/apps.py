@@ -6,3 +6,8 @@ class LeadsConfig(AppConfig):
     name = "crm.leads"
     label = "leads"
     verbose_name = _("Leads")
+
+    def ready(self) -> None:
+        from . import wiring
+
+        wiring.register()
