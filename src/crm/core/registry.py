@@ -19,10 +19,10 @@ ownership_transfers: list[tuple[str, TransferFn]] = []
 transfer_labels: dict[str, Any] = {}
 search_providers: list[Callable[..., list[dict[str, Any]]]] = []
 #: run when an organisation is created (inside its transaction): ``fn(org, admin) -> None``
-org_initializers: list[Callable[..., None]] = []
+org_initializers: list[Callable[..., Any]] = []
 
 
-def register_org_initializer(fn: Callable[..., None]) -> None:
+def register_org_initializer(fn: Callable[..., Any]) -> None:
     """Seed a new organisation with a module's defaults (dictionaries, pools, pipelines)."""
     if fn not in org_initializers:
         org_initializers.append(fn)

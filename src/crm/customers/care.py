@@ -23,7 +23,7 @@ from crm.core.notifications import notify
 
 from .models import CareReminderLog, Contact, Customer
 
-DEFAULT_HOLIDAYS = [
+DEFAULT_HOLIDAYS: list[dict[str, Any]] = [
     {"name": "元旦", "month": 1, "day": 1},
     {"name": "劳动节", "month": 5, "day": 1},
     {"name": "国庆节", "month": 10, "day": 1},

@@ -189,7 +189,6 @@ class Customer(ScopedModel):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
 
-    objects = ScopedQuerySet.as_manager()
     scope: ClassVar[ScopeFields] = ScopeFields(
         owner="owner", shared="collaborators", also=_pool_rows_visible
     )
@@ -244,7 +243,6 @@ class Contact(ScopedModel):
     is_primary = models.BooleanField(_("primary contact"), default=False)
     notes = models.TextField(_("notes"), blank=True)
 
-    objects = ScopedQuerySet.as_manager()
     scope: ClassVar[ScopeFields] = ScopeFields(via="customer")
     scope_module: ClassVar[str] = "customers"
 

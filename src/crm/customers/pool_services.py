@@ -21,6 +21,7 @@ from crm.core.errors import Conflict, NotFound, PermissionDenied, ValidationFail
 from crm.core.notifications import notify
 from crm.core.scoping import assert_in_scope
 from crm.org.models import User
+from crm.org.services import org_id_of
 
 from .choices import Grade, MoveKind, ReturnReason
 from .models import Contact, Customer, OwnershipMove, PublicPool
@@ -335,7 +336,7 @@ def save_pool(
     if clash.exists():
         raise ValidationFailed(field_errors={"name": [_("A pool with this name already exists.")]})
     before = audit.snapshot(pool) if pool else {}
-    pool = pool or PublicPool(org_id=actor.org_id)
+    pool = pool or PublicPool(org_id=org_id_of(actor))
     for key, value in clean.items():
         setattr(pool, key, value)
     if pool.is_default:

@@ -177,7 +177,7 @@ def create_customer(
         .first()
     )
     customer = Customer(
-        org_id=actor.org_id,
+        org_id=_org_id(actor),
         created_by=actor,
         owner=owner,
         owner_since=now,
@@ -360,7 +360,7 @@ def transfer_all_of(*, actor: User, from_user: User, to_user: User) -> int:
     OwnershipMove.objects.bulk_create(
         [
             OwnershipMove(
-                org_id=from_user.org_id,
+                org_id=_org_id(from_user),
                 customer_id=pk,
                 kind=MoveKind.TRANSFER,
                 from_user=from_user,
@@ -374,7 +374,7 @@ def transfer_all_of(*, actor: User, from_user: User, to_user: User) -> int:
     for pk in ids:
         audit.record(
             actor=actor,
-            obj=Customer(pk=pk, org_id=from_user.org_id),
+            obj=Customer(pk=pk, org_id=_org_id(from_user)),
             verb="customer.transferred",
             changes={"owner": [from_user.pk, to_user.pk]},
             data={"reason": "deactivated"},

@@ -95,3 +95,12 @@ def register() -> None:
         ),
     ):
         register_menu_item("leads", item)
+
+    from crm.org.demo import DEMO_CLEANERS, demo_builder
+
+    from .demo import build as build_demo
+    from .demo import clean as clean_demo
+
+    demo_builder(build_demo)
+    if clean_demo not in DEMO_CLEANERS:
+        DEMO_CLEANERS.append(clean_demo)
