@@ -277,3 +277,24 @@ def test_two_sweeps_at_once_return_each_customer_once() -> None:
     assert OwnershipMove.objects.filter(customer_id__in=ids, kind="return").count() == 30
     assert Event.objects.filter(verb="customer.returned").count() == 30
     assert Customer.objects.filter(pk__in=ids, owner__isnull=True).count() == 30
+
+
+def test_periodic_jobs_run_and_record_their_runs(world: World) -> None:
+    # R9.2: the sweep, warnings, grading and care jobs are scheduled Huey jobs with a run record
+    from crm.core.models import JobRun
+    from crm.customers import tasks
+
+    rep = world.users["rep_east"]
+    c = services.create_customer(actor=rep, data={"name": "定时回收"})
+    _set_clock(c, owner_days=40, followup_days=35)
+    assert tasks.pool_sweep.call_local() == "returned 1"
+    for job in (tasks.pool_warnings, tasks.regrade, tasks.care_reminders):
+        job.call_local()
+    runs = dict(JobRun.objects.values_list("name", "last_status"))
+    assert runs == {
+        "customers.pool_sweep": "ok",
+        "customers.pool_warnings": "ok",
+        "customers.grading": "ok",
+        "customers.care_reminders": "ok",
+    }
+    assert Customer.objects.get(pk=c.pk).owner_id is None

@@ -7,9 +7,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
 from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task
 
@@ -25,7 +26,9 @@ def run_job(name: str, fn: Callable[[], Any]) -> Any:
         JobRun.objects.get_or_create(name=name)
         JobRun.objects.filter(name=name).update(last_started_at=timezone.now(), runs=F("runs") + 1)
         try:
-            with acting_job(name):
+            # Jobs write notifications and audit text: in the deployment's default language
+            # (the worker is a management command, which switches translation off).
+            with acting_job(name), translation.override(settings.LANGUAGE_CODE):
                 result = fn()
         except Exception as exc:
             JobRun.objects.filter(name=name).update(

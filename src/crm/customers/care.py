@@ -18,15 +18,16 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crm.core.notifications import notify
 
 from .models import CareReminderLog, Contact, Customer
 
 DEFAULT_HOLIDAYS: list[dict[str, Any]] = [
-    {"name": "元旦", "month": 1, "day": 1},
-    {"name": "劳动节", "month": 5, "day": 1},
-    {"name": "国庆节", "month": 10, "day": 1},
+    {"name": gettext_lazy("New Year's Day"), "month": 1, "day": 1},
+    {"name": gettext_lazy("Labour Day"), "month": 5, "day": 1},
+    {"name": gettext_lazy("National Day"), "month": 10, "day": 1},
 ]
 
 

@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Grade(models.TextChoices):
@@ -13,7 +14,7 @@ class Grade(models.TextChoices):
 class MoveKind(models.TextChoices):
     """How a customer changed hands (公海 moves)."""
 
-    CREATE = "create", _("Created")
+    CREATE = "create", pgettext_lazy("ownership move", "Created")
     CLAIM = "claim", _("Claimed from the pool")
     RELEASE = "release", _("Released to the pool")
     ASSIGN = "assign", _("Assigned from the pool")

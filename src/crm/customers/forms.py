@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from crm.core.errors import DomainError
+from crm.core.forms import TablerForm
 from crm.org.models import Department, User
 from crm.pipeline import dictionaries
 from crm.pipeline.models import DictionaryKind
@@ -24,45 +24,6 @@ from .selectors import active_customers
 from .services import DICTIONARY_FIELDS
 
 EMPTY = [("", "—")]
-
-
-def apply_domain_error(form: forms.Form, exc: DomainError) -> None:
-    """Show a service error on ``form``: field errors on their fields, the message on top.
-
-    Errors for fields the form does not have become form-wide errors.
-    """
-    for field, messages in exc.field_errors.items():
-        for message in messages:
-            form.add_error(field if field in form.fields else None, str(message))
-    if not exc.field_errors:
-        form.add_error(None, str(exc.message))
-
-
-class StyledForm(forms.Form):
-    """Gives every widget its Tabler class and marks invalid ones."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            widget = field.widget
-            if isinstance(
-                widget,
-                forms.CheckboxInput
-                | forms.RadioSelect
-                | forms.CheckboxSelectMultiple
-                | forms.HiddenInput,
-            ):
-                continue
-            css = "form-select" if isinstance(widget, forms.Select) else "form-control"
-            widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
-
-    def full_clean(self) -> None:
-        super().full_clean()
-        for name in self.errors:
-            if name in self.fields:
-                widget = self.fields[name].widget
-                if "is-invalid" not in widget.attrs.get("class", ""):
-                    widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid".strip()
 
 
 class UserChoiceField(forms.ModelChoiceField):
@@ -113,7 +74,7 @@ def release_reason_text(org_id: int, choice: str, text: str) -> str:
 
 
 # --- Customers ------------------------------------------------------------------------------------
-class CustomerForm(StyledForm):
+class CustomerForm(TablerForm):
     """Create or edit a customer: every R3.1 field, tags, parent and invoicing details."""
 
     name = forms.CharField(label=_("Name"), max_length=200)
@@ -209,7 +170,7 @@ class CustomerForm(StyledForm):
         return [n.strip() for n in raw.split(",") if n.strip()]
 
 
-class FirstContactForm(StyledForm):
+class FirstContactForm(TablerForm):
     """Up to one contact created together with a new customer (prefix ``contact``)."""
 
     name = forms.CharField(label=_("Contact name"), max_length=100, required=False)
@@ -234,7 +195,7 @@ class FirstContactForm(StyledForm):
         return {k: v for k, v in self.cleaned_data.items() if v}
 
 
-class ContactForm(StyledForm):
+class ContactForm(TablerForm):
     """Create or edit a contact (R3.2)."""
 
     name = forms.CharField(label=_("Name"), max_length=100)
@@ -260,7 +221,7 @@ class ContactForm(StyledForm):
 
 
 # --- Ownership moves ------------------------------------------------------------------------------
-class TransferForm(StyledForm):
+class TransferForm(TablerForm):
     to_user = UserChoiceField(label=_("New owner"), queryset=User.objects.none())
     reason = forms.CharField(label=_("Reason"), max_length=300, required=False)
 
@@ -269,7 +230,7 @@ class TransferForm(StyledForm):
         self.fields["to_user"].queryset = colleagues_for(user)  # type: ignore[attr-defined]
 
 
-class ReleaseForm(StyledForm):
+class ReleaseForm(TablerForm):
     """Release to the pool: a reason from the organisation's list and/or free text."""
 
     reason_choice = forms.ChoiceField(label=_("Reason"), required=False)
@@ -289,7 +250,7 @@ class ReleaseForm(StyledForm):
         )
 
 
-class BulkActionForm(StyledForm):
+class BulkActionForm(TablerForm):
     """Bulk actions on checked rows of the customer list."""
 
     ACTIONS = [
@@ -333,7 +294,7 @@ class BulkActionForm(StyledForm):
         )
 
 
-class AssignForm(StyledForm):
+class AssignForm(TablerForm):
     to_user = UserChoiceField(label=_("Colleague"), queryset=User.objects.none())
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
@@ -342,7 +303,7 @@ class AssignForm(StyledForm):
 
 
 # --- Public pools -------------------------------------------------------------------------------
-class PoolForm(StyledForm):
+class PoolForm(TablerForm):
     """Every rule of a public pool, the per-grade overrides and the departments allowed."""
 
     name = forms.CharField(label=_("Name"), max_length=100)
@@ -449,7 +410,7 @@ class PoolForm(StyledForm):
 
 
 # --- Filter bars ---------------------------------------------------------------------------------
-class CustomerFilterForm(StyledForm):
+class CustomerFilterForm(TablerForm):
     """Renders the filter bar of the customer lists; ``filters.CustomerFilter`` parses it."""
 
     q = forms.CharField(
@@ -491,7 +452,7 @@ class CustomerFilterForm(StyledForm):
         ]
 
 
-class ContactFilterForm(StyledForm):
+class ContactFilterForm(TablerForm):
     q = forms.CharField(
         label=_("Search"),
         required=False,

@@ -84,7 +84,8 @@ def pinyin_of(name: str) -> tuple[str, str]:
     text = unicodedata.normalize("NFKC", name or "").lower()
     full = "".join(lazy_pinyin(text, style=Style.NORMAL, errors="default"))
     initials = "".join(
-        p[:1] for p in lazy_pinyin(text, style=Style.FIRST_LETTER, errors=lambda s: list(s))  # type: ignore[arg-type,return-value]
+        p[:1]
+        for p in lazy_pinyin(text, style=Style.FIRST_LETTER, errors=lambda s: list(s))  # type: ignore[arg-type,return-value]
     )
     return _NOT_WORD.sub("", full), _NOT_WORD.sub("", initials)
 

@@ -23,11 +23,12 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy, ngettext, pgettext
 from django.views.decorators.http import require_POST
 
 from crm.core.api import apply_sort
 from crm.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from crm.core.forms import apply_domain_error, error_text, raise_unless_form_error
 from crm.core.registry import record_sections
 from crm.core.scoping import DataScope, get_scoped_or_404
 from crm.core.views import require_perm
@@ -64,7 +65,6 @@ from .forms import (
     PoolForm,
     ReleaseForm,
     TransferForm,
-    apply_domain_error,
 )
 from .models import Contact, Customer, PublicPool, Tag
 from .pools import visible_pool_ids
@@ -113,18 +113,6 @@ GRADE_COLORS = {Grade.A: "red", Grade.B: "orange", Grade.C: "azure"}
 # --- helpers ------------------------------------------------------------------------------------
 def _me(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
-
-
-def _raise_unless_form_error(exc: DomainError) -> None:
-    """Not-found and permission errors go to the error pages; the rest belong on the form."""
-    if exc.status in (403, 404):
-        raise exc
-
-
-def _error_text(exc: DomainError) -> str:
-    """One line for a flash message: the field messages, or the error's message."""
-    texts = [str(m) for msgs in exc.field_errors.values() for m in msgs]
-    return " ".join(texts) if texts else str(exc.message)
 
 
 def _next_url(request: HttpRequest) -> str | None:
@@ -181,7 +169,7 @@ def _parse_filters(request: HttpRequest) -> tuple[CustomerFilter, list[str]]:
     try:
         return CustomerFilter.from_query(request.GET), []
     except ValidationFailed as exc:
-        return CustomerFilter.from_query({}), [_error_text(exc)]
+        return CustomerFilter.from_query({}), [error_text(exc)]
 
 
 def _sorted(qs: Any, sort: str | None, allowed: dict[str, str], default: list[str]) -> Any:
@@ -227,7 +215,7 @@ def _cells(customer: Customer, columns: list[str], labels: dict[str, dict[str, s
         "phone": masked_phone(customer, customer.phone),
         "email": masked_email(customer, customer.email),
         "tags": list(customer.tags.all()),
-        "is_new": _("New") if customer.is_new else _("Existing"),
+        "is_new": pgettext("customer", "New") if customer.is_new else _("Existing"),
         "last_followup": _date(customer.last_followup_at),
         "next_followup": _date(customer.next_followup_at),
         "signed_amount_12m": _money(customer.signed_amount_12m),
@@ -379,8 +367,8 @@ def customer_bulk(request: HttpRequest) -> HttpResponse:
                     count,
                 ) % {"tag": tag.name, "count": count}
     except DomainError as exc:
-        _raise_unless_form_error(exc)
-        messages.error(request, _error_text(exc))
+        raise_unless_form_error(exc)
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, done)
     return redirect(back)
@@ -450,7 +438,7 @@ def customer_create(request: HttpRequest) -> HttpResponse:
                 candidates = exc.candidates
                 form.add_error(None, str(exc.message))
             except DomainError as exc:
-                _raise_unless_form_error(exc)
+                raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
                 messages.success(
@@ -526,7 +514,7 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 candidates = exc.candidates
                 form.add_error(None, str(exc.message))
             except DomainError as exc:
-                _raise_unless_form_error(exc)
+                raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
                 messages.success(
@@ -736,8 +724,8 @@ def customer_claim(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         pool_services.claim(actor=me, customer=customer)
     except DomainError as exc:
-        _raise_unless_form_error(exc)
-        messages.error(request, _error_text(exc))
+        raise_unless_form_error(exc)
+        messages.error(request, error_text(exc))
         if back_to_pool:
             return redirect("customers:pool_detail", pk=back_to_pool)
         return redirect("customers:detail", pk=customer.pk)
@@ -757,8 +745,8 @@ def customer_release(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         pool_services.release(actor=me, customer=customer, reason=reason)
     except DomainError as exc:
-        _raise_unless_form_error(exc)
-        messages.error(request, _error_text(exc))
+        raise_unless_form_error(exc)
+        messages.error(request, error_text(exc))
         return redirect("customers:detail", pk=customer.pk)
     messages.success(
         request, _("“%(name)s” was released to the public pool.") % {"name": customer.name}
@@ -783,7 +771,7 @@ def customer_transfer(request: HttpRequest, pk: int) -> HttpResponse:
                     reason=form.cleaned_data["reason"],
                 )
             except DomainError as exc:
-                _raise_unless_form_error(exc)
+                raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
                 messages.success(
@@ -829,7 +817,7 @@ def customer_assign(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 pool_services.assign(actor=me, customer=customer, to_user=to_user)
             except DomainError as exc:
-                _raise_unless_form_error(exc)
+                raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
                 messages.success(
@@ -872,7 +860,7 @@ def contact_list(request: HttpRequest) -> HttpResponse:
         filters = ContactFilter.from_query(request.GET)
         problems: list[str] = []
     except ValidationFailed as exc:
-        filters, problems = ContactFilter.from_query({}), [_error_text(exc)]
+        filters, problems = ContactFilter.from_query({}), [error_text(exc)]
     qs = contact_read_queryset(Contact.objects.visible_to(me)).filter(
         customer__merged_into__isnull=True
     )
@@ -921,7 +909,7 @@ def contact_create(request: HttpRequest, pk: int) -> HttpResponse:
                 candidates = exc.candidates
                 form.add_error(None, str(exc.message))
             except DomainError as exc:
-                _raise_unless_form_error(exc)
+                raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
                 messages.success(
@@ -977,7 +965,7 @@ def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     version=form.cleaned_data["version"],
                 )
             except DomainError as exc:
-                _raise_unless_form_error(exc)
+                raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
                 messages.success(
@@ -1094,7 +1082,7 @@ def _pool_form_page(request: HttpRequest, pool: PublicPool | None) -> HttpRespon
                     departments=list(form.cleaned_data["departments"]),
                 )
             except DomainError as exc:
-                _raise_unless_form_error(exc)
+                raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
                 messages.success(
@@ -1191,8 +1179,8 @@ def merge(request: HttpRequest) -> HttpResponse:
         try:
             services.merge_customers(actor=me, source=source, target=target)
         except DomainError as exc:
-            _raise_unless_form_error(exc)
-            messages.error(request, _error_text(exc))
+            raise_unless_form_error(exc)
+            messages.error(request, error_text(exc))
             return redirect(f"{reverse('customers:merge')}?source={source.pk}&target={target.pk}")
         messages.success(
             request,

@@ -11,7 +11,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from crm.core.errors import DomainError
+from crm.core.forms import TablerFormMixin
 from crm.org.models import User
 from crm.pipeline import dictionaries
 from crm.pipeline.models import DictionaryKind
@@ -21,34 +21,6 @@ from .models import LeadPool
 
 #: service field name -> form field name, where they differ
 ALIASES = {"contact_name": "name", "notes": "message"}
-
-
-def apply_domain_error(
-    form: forms.Form, exc: DomainError, aliases: dict[str, str] | None = None
-) -> None:
-    """Show a service error on ``form``: field errors on their fields, else on top."""
-    aliases = aliases or {}
-    for field, messages in exc.field_errors.items():
-        name = aliases.get(field, field)
-        for message in messages:
-            form.add_error(name if name in form.fields else None, str(message))
-    if not exc.field_errors:
-        form.add_error(None, str(exc.message))
-
-
-class Styled:
-    """Give every widget its Tabler class."""
-
-    def style_fields(self) -> None:
-        for field in self.fields.values():  # type: ignore[attr-defined]
-            widget = field.widget
-            if isinstance(
-                widget,
-                forms.CheckboxInput | forms.RadioSelect | forms.CheckboxSelectMultiple,
-            ):
-                continue
-            css = "form-select" if isinstance(widget, forms.Select) else "form-control"
-            widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
 
 
 class ColleagueField(forms.ModelChoiceField):
@@ -78,7 +50,7 @@ def dictionary_choices(user: User, kind: str, empty: Any = None) -> list[tuple[s
 
 
 # --- Leads ---------------------------------------------------------------------------------------
-class LeadForm(Styled, forms.Form):
+class LeadForm(TablerFormMixin, forms.Form):
     """Create or edit a lead; ``extra_lines`` holds other attributes, ``name = value`` a line."""
 
     company = forms.CharField(label=_("Company"), max_length=200, required=False)
@@ -162,7 +134,7 @@ class LeadForm(Styled, forms.Form):
         return data
 
 
-class LeadFilterForm(Styled, forms.Form):
+class LeadFilterForm(TablerFormMixin, forms.Form):
     """The filter bar (rendering only: the filtering itself is ``filters.LeadFilter``)."""
 
     q = forms.CharField(label=_("Search"), required=False)
@@ -188,7 +160,7 @@ class LeadFilterForm(Styled, forms.Form):
         self.style_fields()
 
 
-class InvalidForm(Styled, forms.Form):
+class InvalidForm(TablerFormMixin, forms.Form):
     reason = forms.ChoiceField(label=_("Reason"))
     note = forms.CharField(label=_("Details"), max_length=300, required=False)
 
@@ -198,7 +170,7 @@ class InvalidForm(Styled, forms.Form):
         self.style_fields()
 
 
-class AssignForm(Styled, forms.Form):
+class AssignForm(TablerFormMixin, forms.Form):
     to_user = ColleagueField(label=_("Assign to"), queryset=User.objects.none())
 
     def __init__(self, *args: Any, user: User, queryset: Any = None, **kwargs: Any) -> None:
@@ -207,7 +179,7 @@ class AssignForm(Styled, forms.Form):
         self.style_fields()
 
 
-class BulkForm(Styled, forms.Form):
+class BulkForm(TablerFormMixin, forms.Form):
     """A bulk action on the selected leads of a list."""
 
     ACTIONS = [
@@ -260,7 +232,7 @@ class ConvertForm(forms.Form):
 
 
 # --- Pools ---------------------------------------------------------------------------------------
-class PoolForm(Styled, forms.Form):
+class PoolForm(TablerFormMixin, forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
     region = forms.CharField(label=_("Region"), max_length=100, required=False)
     product_line = forms.CharField(label=_("Product line"), max_length=100, required=False)
@@ -289,7 +261,7 @@ class PoolForm(Styled, forms.Form):
         self.style_fields()
 
 
-class PoolMembersForm(Styled, forms.Form):
+class PoolMembersForm(TablerFormMixin, forms.Form):
     members = ColleaguesField(label=_("Members"), queryset=User.objects.none(), required=False)
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
@@ -309,7 +281,7 @@ def _split(text: str) -> list[str]:
     return [p for p in parts if p]
 
 
-class RuleForm(Styled, forms.Form):
+class RuleForm(TablerFormMixin, forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
     order = forms.IntegerField(
         label=_("Order"), min_value=0, initial=10, help_text=_("Rules are tried from the lowest.")
@@ -402,7 +374,7 @@ class RuleForm(Styled, forms.Form):
 
 
 # --- The public web form -------------------------------------------------------------------------
-class WebLeadForm(Styled, forms.Form):
+class WebLeadForm(TablerFormMixin, forms.Form):
     """What a visitor fills in (the view keeps every other posted field in ``extra``)."""
 
     company = forms.CharField(label=_("Company"), max_length=200, required=False)

@@ -27,6 +27,7 @@ from django.views.decorators.http import require_POST
 
 from crm.core.api import apply_sort
 from crm.core.errors import DomainError, NotFound, ValidationFailed
+from crm.core.forms import apply_domain_error
 from crm.core.scoping import get_scoped_or_404
 from crm.core.views import history_context, require_perm
 from crm.customers.models import Customer
@@ -48,7 +49,6 @@ from .forms import (
     PoolMembersForm,
     RuleForm,
     WebLeadForm,
-    apply_domain_error,
     colleagues,
 )
 from .models import AssignmentRule, Lead, LeadPool

@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class OrgConfig(AppConfig):
@@ -28,7 +29,7 @@ class OrgConfig(AppConfig):
                 "user.reactivated": _("User reactivated"),
                 "user.profile_updated": _("Profile changed"),
                 "user.password_set": _("Password set"),
-                "user.password_changed": _("Password changed"),
+                "user.password_changed": pgettext_lazy("event", "Password changed"),
                 "user.password_reset": _("Password reset"),
                 "user.invitation_accepted": _("Invitation accepted"),
                 "user.2fa_enabled": _("Two-factor authentication turned on"),

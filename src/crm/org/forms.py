@@ -12,53 +12,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from crm.core.errors import ValidationFailed
-
-
-class TablerForm(forms.Form):
-    """Adds Tabler's CSS classes to every widget and marks the invalid ones."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            widget = field.widget
-            if isinstance(widget, forms.CheckboxInput):
-                css = "form-check-input"
-            elif isinstance(widget, forms.Select):
-                css = "form-select"
-            else:
-                css = "form-control"
-            widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
-
-    def full_clean(self) -> None:
-        super().full_clean()
-        self._mark_invalid()
-
-    def _mark_invalid(self) -> None:
-        for name in getattr(self, "_errors", None) or {}:
-            if name in self.fields:
-                widget = self.fields[name].widget
-                if "is-invalid" not in widget.attrs.get("class", ""):
-                    widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid".strip()
-
-    def add_error(self, field: str | None, error: Any) -> None:
-        super().add_error(field, error)
-        self._mark_invalid()
-
-
-def apply_errors(
-    form: forms.Form, exc: ValidationFailed, field_map: dict[str, str] | None = None
-) -> None:
-    """Show a service's ``ValidationFailed`` on ``form``: field errors on their fields
-    (renamed through ``field_map``), everything else at the top of the form."""
-    field_map = field_map or {}
-    for key, messages in exc.field_errors.items():
-        name = field_map.get(key, key)
-        target = name if name in form.fields else None
-        for message in messages:
-            form.add_error(target, str(message))
-    if not exc.field_errors:
-        form.add_error(None, str(exc.message))
+from crm.core.forms import TablerForm
 
 
 def _password(label: Any, autocomplete: str = "new-password") -> forms.CharField:

@@ -14,7 +14,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from crm.core.errors import DomainError
+from crm.core.forms import TablerFormMixin
 from crm.core.scoping import DataScope
 
 from .models import Department, Role, User
@@ -42,43 +42,6 @@ SCOPE_HELP: dict[str, Any] = {
 def time_zone_choices() -> list[tuple[str, str]]:
     """Every IANA time zone known to ``zoneinfo``, sorted, as select choices."""
     return [(tz, tz) for tz in sorted(zoneinfo.available_timezones())]
-
-
-def apply_domain_error(
-    form: forms.Form, exc: DomainError, aliases: dict[str, str] | None = None
-) -> None:
-    """Show a service error on ``form``: field errors on their fields, the message on top.
-
-    ``aliases`` maps a service's field name to the form's (``permissions`` → ``perm``).
-    Errors for fields the form does not have are shown as form-wide errors.
-    """
-    aliases = aliases or {}
-    for field, messages in exc.field_errors.items():
-        name = aliases.get(field, field)
-        for message in messages:
-            form.add_error(name if name in form.fields else None, str(message))
-    if not exc.field_errors:
-        form.add_error(None, str(exc.message))
-
-
-class StyledFormMixin:
-    """Give every widget its Tabler class (``form-control``, ``form-select``…)."""
-
-    def style_fields(self) -> None:
-        for field in self.fields.values():  # type: ignore[attr-defined]
-            widget = field.widget
-            if isinstance(
-                widget, forms.CheckboxInput | forms.RadioSelect | forms.CheckboxSelectMultiple
-            ):
-                continue
-            css = "form-select" if isinstance(widget, forms.Select) else "form-control"
-            widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
-
-    def set_queryset(self, name: str, queryset: Any) -> None:
-        """Limit the choices of the model choice field ``name`` to ``queryset``."""
-        field = self.fields[name]  # type: ignore[attr-defined]
-        assert isinstance(field, forms.ModelChoiceField)
-        field.queryset = queryset
 
 
 class DepartmentChoiceField(forms.ModelChoiceField):
@@ -120,7 +83,7 @@ def colleagues_for(user: User, *, exclude: User | None = None) -> Any:
 
 
 # --- Organisation --------------------------------------------------------------------------------
-class OrganizationForm(StyledFormMixin, forms.Form):
+class OrganizationForm(TablerFormMixin, forms.Form):
     name = forms.CharField(label=_("Name"), max_length=200)
     time_zone = forms.ChoiceField(
         label=_("Time zone"), choices=time_zone_choices, initial="Asia/Shanghai"
@@ -132,7 +95,7 @@ class OrganizationForm(StyledFormMixin, forms.Form):
 
 
 # --- Departments ---------------------------------------------------------------------------------
-class DepartmentForm(StyledFormMixin, forms.Form):
+class DepartmentForm(TablerFormMixin, forms.Form):
     """Create a department (``with_parent``) or edit one (``with_status``)."""
 
     name = forms.CharField(label=_("Name"), max_length=100)
@@ -167,7 +130,7 @@ class DepartmentForm(StyledFormMixin, forms.Form):
         self.style_fields()
 
 
-class DepartmentMoveForm(StyledFormMixin, forms.Form):
+class DepartmentMoveForm(TablerFormMixin, forms.Form):
     parent = DepartmentChoiceField(
         label=_("New parent department"), queryset=Department.objects.none(), empty_label=None
     )
@@ -179,7 +142,7 @@ class DepartmentMoveForm(StyledFormMixin, forms.Form):
 
 
 # --- Users ---------------------------------------------------------------------------------------
-class UserFilterForm(StyledFormMixin, forms.Form):
+class UserFilterForm(TablerFormMixin, forms.Form):
     """The filter bar of the user list (all optional; invalid values are ignored)."""
 
     STATUS_CHOICES = [("", _("All")), ("active", _("Active")), ("inactive", _("Inactive"))]
@@ -242,7 +205,7 @@ class UserFilterForm(StyledFormMixin, forms.Form):
         return qs.order_by(*self.SORTS.get(data.get("sort") or "name", ("name", "username")))
 
 
-class UserForm(StyledFormMixin, forms.Form):
+class UserForm(TablerFormMixin, forms.Form):
     """Create a colleague (``creating``) or edit one."""
 
     username = forms.CharField(
@@ -295,7 +258,7 @@ class UserForm(StyledFormMixin, forms.Form):
         self.style_fields()
 
 
-class DeactivateUserForm(StyledFormMixin, forms.Form):
+class DeactivateUserForm(TablerFormMixin, forms.Form):
     transfer_to = UserChoiceField(
         label=_("Transfer records to"),
         queryset=User.objects.none(),
@@ -310,7 +273,7 @@ class DeactivateUserForm(StyledFormMixin, forms.Form):
 
 
 # --- Roles ---------------------------------------------------------------------------------------
-class RoleForm(StyledFormMixin, forms.Form):
+class RoleForm(TablerFormMixin, forms.Form):
     """Name, permission matrix (``perm`` = ``module:action``), data scope and 2FA of a role."""
 
     name = forms.CharField(label=_("Name"), max_length=100)
@@ -354,7 +317,7 @@ class RoleForm(StyledFormMixin, forms.Form):
         return value if value in DataScope.values else DataScope.SELF
 
 
-class RoleCopyForm(StyledFormMixin, forms.Form):
+class RoleCopyForm(TablerFormMixin, forms.Form):
     name = forms.CharField(label=_("Name of the new role"), max_length=100)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

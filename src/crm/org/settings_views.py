@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from crm.core.errors import DomainError
+from crm.core.forms import apply_domain_error, raise_unless_form_error
 from crm.core.registry import transfer_labels
 from crm.core.scoping import DataScope, get_scoped_or_404
 from crm.core.views import history_context, require_perm
@@ -41,7 +42,6 @@ from .settings_forms import (
     RoleForm,
     UserFilterForm,
     UserForm,
-    apply_domain_error,
 )
 
 SETTINGS = gettext_lazy("Settings")
@@ -54,12 +54,6 @@ def _admin(request: HttpRequest) -> User:
     """The request's user, once they are known to hold ``settings:configure`` (else 403)."""
     require_perm(request, "settings", "configure")
     return request.user  # type: ignore[return-value]
-
-
-def _raise_unless_form_error(exc: DomainError) -> None:
-    """Not-found and permission errors go to the error pages; the rest belong on the form."""
-    if exc.status in (403, 404):
-        raise exc
 
 
 # --- Organisation --------------------------------------------------------------------------------
@@ -80,7 +74,7 @@ def organization(request: HttpRequest) -> HttpResponse:
                     time_zone=form.cleaned_data["time_zone"],
                 )
             except DomainError as exc:
-                _raise_unless_form_error(exc)
+                raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
                 messages.success(request, _("The organisation's settings were saved."))
@@ -136,7 +130,7 @@ def department_create(request: HttpRequest) -> HttpResponse:
                     actor=actor, name=data["name"], parent=data["parent"], head=data["head"]
                 )
             except DomainError as exc:
-                _raise_unless_form_error(exc)
+                raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
                 messages.success(
@@ -203,7 +197,7 @@ def department_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     is_active=data["is_active"],
                 )
             except DomainError as exc:
-                _raise_unless_form_error(exc)
+                raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
                 messages.success(
@@ -243,7 +237,7 @@ def department_move(request: HttpRequest, pk: int) -> HttpResponse:
                     actor=actor, department=dept, new_parent=form.cleaned_data["parent"]
                 )
             except DomainError as exc:
-                _raise_unless_form_error(exc)
+                raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
                 messages.success(
@@ -336,7 +330,7 @@ def user_create(request: HttpRequest) -> HttpResponse:
                     password=data["password"] or None,
                 )
             except DomainError as exc:
-                _raise_unless_form_error(exc)
+                raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
                 messages.success(request, _("%(name)s was added.") % {"name": user.display_name})
@@ -403,7 +397,7 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     manager=data["manager"],
                 )
             except DomainError as exc:
-                _raise_unless_form_error(exc)
+                raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
                 messages.success(request, _("%(name)s was saved.") % {"name": target.display_name})
@@ -448,7 +442,7 @@ def user_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 moved = services.deactivate_user(actor=actor, user=target, transfer_to=transfer_to)
             except DomainError as exc:
-                _raise_unless_form_error(exc)
+                raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
                 counts = (
@@ -495,7 +489,7 @@ def user_reactivate(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.reactivate_user(actor=actor, user=target)
     except DomainError as exc:
-        _raise_unless_form_error(exc)
+        raise_unless_form_error(exc)
         messages.error(request, str(exc.message))
     else:
         messages.success(request, _("%(name)s can log in again.") % {"name": target.display_name})
@@ -564,7 +558,7 @@ def _save_role(request: HttpRequest, actor: User, role: Role | None) -> HttpResp
                 require_2fa=data["require_2fa"],
             )
         except DomainError as exc:
-            _raise_unless_form_error(exc)
+            raise_unless_form_error(exc)
             apply_domain_error(form, exc, {"permissions": "perm"})
         else:
             messages.success(request, _("Role “%(name)s” was saved.") % {"name": saved.name})
@@ -656,7 +650,7 @@ def role_copy(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 copy = services.copy_role(actor=actor, role=role, name=form.cleaned_data["name"])
             except DomainError as exc:
-                _raise_unless_form_error(exc)
+                raise_unless_form_error(exc)
                 apply_domain_error(form, exc)
             else:
                 messages.success(
@@ -688,7 +682,7 @@ def role_delete(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.delete_role(actor=actor, role=role)
     except DomainError as exc:
-        _raise_unless_form_error(exc)
+        raise_unless_form_error(exc)
         messages.error(request, str(exc.message))
         return redirect("org:role_detail", pk=role.pk)
     messages.success(request, _("Role “%(name)s” was deleted.") % {"name": name})

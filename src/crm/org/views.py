@@ -30,6 +30,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from crm.core.errors import ValidationFailed
+from crm.core.forms import apply_domain_error
 from crm.core.scoping import get_scoped_or_404
 
 from . import account_services, services
@@ -45,7 +46,6 @@ from .forms import (
     TokenCreateForm,
     TotpCodeForm,
     TotpDisableForm,
-    apply_errors,
 )
 from .middleware import LOGIN_AT, OTP_PENDING, SEEN_AT, activate_user_language
 from .models import ApiToken, User
@@ -207,7 +207,7 @@ def signup(request: HttpRequest) -> HttpResponse:
                 admin_name=data["admin_name"],
             )
         except ValidationFailed as exc:
-            apply_errors(
+            apply_domain_error(
                 form, exc, {"admin_email": "email", "username": "email", "password": "password1"}
             )
         else:
@@ -262,7 +262,7 @@ def password_reset_confirm(request: HttpRequest, uidb64: str, token: str) -> Htt
                 verb="user.invitation_accepted" if invited else "user.password_reset",
             )
         except ValidationFailed as exc:
-            apply_errors(form, exc, {"password": "new_password1"})
+            apply_domain_error(form, exc, {"password": "new_password1"})
         else:
             request.session.pop(RESET_SESSION_TOKEN, None)
             _unlock(user)
@@ -296,7 +296,7 @@ def account(request: HttpRequest) -> HttpResponse:
                 actor=user, name=data["name"], mobile=data["mobile"], language=data["language"]
             )
         except ValidationFailed as exc:
-            apply_errors(form, exc)
+            apply_domain_error(form, exc)
         else:
             messages.success(request, _("Your profile was saved."))
             response = redirect("org:account")
@@ -319,7 +319,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
                 actor=user, old_password=data["old_password"], new_password=data["new_password1"]
             )
         except ValidationFailed as exc:
-            apply_errors(form, exc, {"password": "new_password1"})
+            apply_domain_error(form, exc, {"password": "new_password1"})
         else:
             update_session_auth_hash(request, user)
             messages.success(
@@ -356,7 +356,7 @@ def totp_setup(request: HttpRequest) -> HttpResponse:
         try:
             services.enable_totp(actor=user, secret=secret, code=form.cleaned_data["code"])
         except ValidationFailed as exc:
-            apply_errors(form, exc)
+            apply_domain_error(form, exc)
         else:
             request.session.pop(TOTP_SETUP_SECRET, None)
             messages.success(request, _("Two-factor authentication is on."))
@@ -388,7 +388,7 @@ def totp_disable(request: HttpRequest) -> HttpResponse:
         try:
             services.disable_totp(actor=user, user=user, password=form.cleaned_data["password"])
         except ValidationFailed as exc:
-            apply_errors(form, exc)
+            apply_domain_error(form, exc)
         else:
             messages.success(request, _("Two-factor authentication is off."))
             return redirect("org:account")
@@ -425,7 +425,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
                     expires_at=_end_of_day(form.cleaned_data.get("expires_on")),
                 )
             except ValidationFailed as exc:
-                apply_errors(form, exc, {"expires_at": "expires_on"})
+                apply_domain_error(form, exc, {"expires_at": "expires_on"})
             else:
                 form = TokenCreateForm()
     tokens = ApiToken.objects.visible_to(user).order_by("-created_at")

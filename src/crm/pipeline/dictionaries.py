@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .models import DictionaryItem, DictionaryKind
 
@@ -31,7 +32,7 @@ DEFAULTS: dict[str, list[tuple[str, Any]]] = {
     DictionaryKind.INDUSTRY: [
         ("it", _("Information technology")),
         ("manufacturing", _("Manufacturing")),
-        ("finance", _("Finance")),
+        ("finance", pgettext_lazy("industry", "Finance")),
         ("government", _("Government and public sector")),
         ("education", _("Education")),
         ("healthcare", _("Healthcare")),
