@@ -1,7 +1,7 @@
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.pagination import paginate
 
 from crm.core.api import Paginated, apply_sort, scoped, scoped_get
@@ -30,7 +30,7 @@ def list_memos(request: HttpRequest, sort: str | None = None) -> Any:
 
 @router.post("/memos", response={201: MemoRead})
 def create_memo(request: HttpRequest, payload: MemoWrite) -> Any:
-    return 201, services.create_memo(actor=request.user, title=payload.title)
+    return Status(201, services.create_memo(actor=request.user, title=payload.title))
 
 
 @router.get("/memos/{memo_id}", response=MemoRead)
@@ -48,4 +48,4 @@ def update_memo(request: HttpRequest, memo_id: int, payload: MemoWrite) -> Any:
 @router.delete("/memos/{memo_id}", response={204: None})
 def delete_memo(request: HttpRequest, memo_id: int) -> Any:
     services.delete_memo(actor=request.user, memo=scoped_get(request, Memo, memo_id, "delete"))
-    return 204, None
+    return Status(204, None)

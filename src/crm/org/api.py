@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
 from crm.core.api import Paginated, apply_sort, scoped, scoped_get
@@ -111,12 +111,13 @@ def list_departments(request: HttpRequest, include_inactive: bool = False) -> An
 
 @router.post("/departments", response={201: DepartmentRead}, summary="Add a department")
 def create_department(request: HttpRequest, payload: DepartmentCreate) -> Any:
-    return 201, services.create_department(
+    department = services.create_department(
         actor=_me(request),
         name=payload.name,
         parent=_dept(request, payload.parent_id),
         head=_user(request, payload.head_id),
     )
+    return Status(201, department)
 
 
 @router.get("/departments/{dept_id}", response=DepartmentRead)
@@ -210,7 +211,7 @@ def create_user(request: HttpRequest, payload: UserCreate) -> Any:
         manager=_user(request, payload.manager_id),
         password=payload.password,
     )
-    return 201, user
+    return Status(201, user)
 
 
 @router.patch("/users/{user_id}", response=UserRead, summary="Edit a colleague")
@@ -273,7 +274,7 @@ def _role_kwargs(request: HttpRequest, payload: RoleWrite) -> dict[str, Any]:
 
 @router.post("/roles", response={201: RoleRead})
 def create_role(request: HttpRequest, payload: RoleWrite) -> Any:
-    return 201, services.save_role(actor=_me(request), **_role_kwargs(request, payload))
+    return Status(201, services.save_role(actor=_me(request), **_role_kwargs(request, payload)))
 
 
 @router.put("/roles/{role_id}", response=RoleRead)
@@ -284,15 +285,16 @@ def update_role(request: HttpRequest, role_id: int, payload: RoleWrite) -> Any:
 
 @router.post("/roles/{role_id}/copy", response={201: RoleRead})
 def copy_role(request: HttpRequest, role_id: int, payload: RoleCopy) -> Any:
-    return 201, services.copy_role(
+    role = services.copy_role(
         actor=_me(request), role=scoped_get(request, Role, role_id), name=payload.name
     )
+    return Status(201, role)
 
 
 @router.delete("/roles/{role_id}", response={204: None})
 def delete_role(request: HttpRequest, role_id: int) -> Any:
     services.delete_role(actor=_me(request), role=scoped_get(request, Role, role_id))
-    return 204, None
+    return Status(204, None)
 
 
 # --- API tokens ----------------------------------------------------------------------------------
@@ -307,7 +309,7 @@ def create_token(request: HttpRequest, payload: TokenCreate) -> Any:
         actor=_me(request), name=payload.name, expires_at=payload.expires_at
     )
     token.token = raw  # type: ignore[attr-defined]
-    return 201, token
+    return Status(201, token)
 
 
 @router.post("/tokens/{token_id}/revoke", response=TokenRead, summary="Revoke one of my tokens")
