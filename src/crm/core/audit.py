@@ -37,13 +37,17 @@ def to_json(value: Any) -> Any:
     return str(value)
 
 
+SKIPPED_FIELDS = {"id", "org", "created_at", "updated_at", "password", "version", "created_by"}
+
+
 def snapshot(obj: models.Model, fields: Iterable[str] | None = None) -> dict[str, Any]:
     """Concrete field values of ``obj`` (foreign keys as ids), for before/after comparison."""
     result: dict[str, Any] = {}
     for field in obj._meta.concrete_fields:
         if fields is not None and field.name not in fields:
             continue
-        if field.name in {"created_at", "updated_at", "password", "version"}:
+        # Derived and bookkeeping columns (search keys, paths, tokens) are not changes people make.
+        if field.name in SKIPPED_FIELDS or (not field.editable and fields is None):
             continue
         result[field.name] = to_json(getattr(obj, field.attname))
     return result
@@ -83,8 +87,9 @@ def record(
 
 
 def record_created(*, actor: Any, obj: models.Model, verb: str = "created") -> Event:
-    """An event whose changes list every initial value as ``[None, value]``."""
-    return record(actor=actor, obj=obj, verb=verb, changes=diff({}, snapshot(obj)))
+    """An event whose changes list every initial value that is set, as ``[None, value]``."""
+    values = {k: v for k, v in snapshot(obj).items() if v not in (None, "", [], {}, False)}
+    return record(actor=actor, obj=obj, verb=verb, changes=diff({}, values))
 
 
 def history_for(obj: models.Model) -> models.QuerySet[Event]:
@@ -123,3 +128,32 @@ def type_label(object_type: str) -> Any:
         return apps.get_model(object_type)._meta.verbose_name
     except (LookupError, ValueError):
         return object_type
+
+
+def value_label(object_type: str, field: str, value: Any) -> Any:
+    """How a recorded value reads: related records by name, yes/no for booleans, choice labels."""
+    from django.apps import apps
+    from django.core.exceptions import FieldDoesNotExist
+    from django.utils.translation import gettext
+
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return gettext("Yes") if value else gettext("No")
+    if isinstance(value, dict | list) and not value:
+        return "—"
+    try:
+        model_field = apps.get_model(object_type)._meta.get_field(field)
+    except (LookupError, ValueError, FieldDoesNotExist):
+        return value
+    if model_field.is_relation and model_field.related_model is not None:
+        ids = value if isinstance(value, list) else [value]
+        manager = model_field.related_model._base_manager
+        names = {str(o.pk): str(o) for o in manager.filter(pk__in=ids)}
+        return "、".join(names.get(str(i), f"#{i}") for i in ids)
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {v}" for k, v in value.items())
+    choices = dict(getattr(model_field, "flatchoices", None) or [])
+    return choices.get(value, value)

@@ -22,3 +22,9 @@ def field_label(field: str, object_type: str) -> Any:
 @register.filter
 def type_label(object_type: str) -> Any:
     return audit.type_label(object_type)
+
+
+@register.simple_tag
+def change_value(event: Any, field: str, value: Any) -> Any:
+    """``{% change_value e field pair.0 %}``: a recorded value as people read it."""
+    return audit.value_label(event.object_type, field, value)
