@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import pool_services, services
+from . import grading, pool_services, services
 from .models import Customer, PublicPool
 
 # (name, industry, region, phone, contact, title, mobile, owner or None for the pool)
@@ -293,6 +293,7 @@ def build(org: Any, users: dict[str, Any]) -> None:
             pool_services.release(
                 actor=admin, customer=customer, reason="演示：待领取", pool=target
             )
+    grading.regrade_org(org)
 
 
 def clean(org: Any) -> None:
