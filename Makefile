@@ -85,6 +85,11 @@ test-fast: setup
 test-pg: setup browser-deps
 	CRM_TEST_DB=postgres $(PY) -m pytest -q -n 2 --dist loadgroup
 
+# Benchmarks of issue 8 on PostgreSQL (127.0.0.1:5432, database crm_bench, built when missing or
+# of other sizes): `make bench` at full scale, `make bench BENCH_ARGS=--small` for a quick run.
+bench: setup
+	PYTHONPATH=. DJANGO_SETTINGS_MODULE=bench.settings $(PY) -m bench.run --generate $(BENCH_ARGS)
+
 browser-deps:
 	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } || { echo "error: Chromium is required for browser tests: apt-get install chromium" >&2; exit 1; }
 

@@ -1,0 +1,583 @@
+"""Run the benchmark scenarios against the generated data and record the results.
+
+``python -m bench.run [--small] [--repeat 30] [--generate] [--only list_api,search_name]``
+(with ``PYTHONPATH=.`` and ``DJANGO_SETTINGS_MODULE=bench.settings``; ``make bench`` does this).
+
+Every read scenario runs as three actors whose data scopes differ: a rep (SELF), the manager of
+a division (DEPT_TREE: the division and its teams) and the director (ALL). Pages and API calls
+go through ``django.test.Client`` in-process (session login for pages, a bearer token for the
+API), so the time is the server's wall time without a network. After 3 warm-up runs each is
+timed ``--repeat`` times; one more run captures its SQL, which is then re-run directly with
+psycopg on a separate connection as many times: the floor. Results go to
+``bench/results/<date>-<scale>.json`` and into docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from bench._django import ensure_django
+
+ensure_django()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.db.models import F, Max, OuterRef, Subquery  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from bench import generate, report  # noqa: E402
+from bench.measure import (  # noqa: E402
+    Timing,
+    counting_queries,
+    ratio,
+    run_floor,
+    time_calls,
+)
+from crm.core.models import Event, Notification  # noqa: E402
+from crm.customers import pool_services  # noqa: E402
+from crm.customers.models import Contact, Customer, OwnershipMove, PublicPool  # noqa: E402
+from crm.org import services as org_services  # noqa: E402
+from crm.org.models import ApiToken, Department, Organization, User  # noqa: E402
+from crm.org.permissions import BuiltinRole  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "bench" / "results"
+DOCS = ROOT / "docs" / "benchmarks.md"
+TOKEN_NAME = "bench"  # noqa: S105 - the name of the API tokens the run creates
+QUERY_BUDGET = 15  # issue 8: at most 15 queries for any page, whatever its size
+
+
+# --- Actors and the things they look at -----------------------------------------------------------
+@dataclass
+class Actor:
+    """One person the scenarios run as, with a logged-in page client and an API client."""
+
+    key: str
+    scope: str
+    user: User
+    page: Client
+    api: Client
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the scenarios ask for: a customer all three actors may see (the rep's own), the
+    search terms taken from it, the default public pool."""
+
+    org_id: int
+    customer_id: int
+    pool_id: int
+    name_fragment: str
+    pinyin_prefix: str
+    phone_fragment: str
+
+
+def find_actors(org: Organization) -> dict[str, User]:
+    """The rep (first rep of the first team of the first division), that division's manager
+    and the director of ``org``."""
+    root = Department.objects.filter(org=org, parent__isnull=True).order_by("pk").first()
+    division = Department.objects.filter(org=org, parent=root).order_by("pk").first()
+    team = Department.objects.filter(org=org, parent=division).order_by("pk").first() or division
+    people = User.objects.filter(org=org, is_active=True).order_by("pk")
+    found = {
+        "rep": people.filter(department=team, roles__code=BuiltinRole.REP).first(),
+        "manager": people.filter(department=division, roles__code=BuiltinRole.MANAGER).first(),
+        "director": people.filter(roles__code=BuiltinRole.DIRECTOR).first(),
+    }
+    missing = [k for k, u in found.items() if u is None]
+    if missing:
+        raise RuntimeError(f"the data set has no {', '.join(missing)} in {org}")
+    return found  # type: ignore[return-value]
+
+
+SCOPES = {"rep": "SELF", "manager": "DEPT_TREE", "director": "ALL"}
+
+
+def make_actor(key: str, user: User) -> Actor:
+    """Log ``user`` in (session, as the UI does) and give them a personal API token."""
+    page = Client()
+    page.force_login(user, backend="crm.org.backends.LoginBackend")
+    _token, raw = org_services.create_token(actor=user, name=TOKEN_NAME)
+    return Actor(key, SCOPES.get(key, ""), user, page, Client(HTTP_AUTHORIZATION=f"Bearer {raw}"))
+
+
+def brand_of(name: str) -> str:
+    """The two-character brand word of a generated name (华信 of 上海华信科技有限公司)."""
+    for city, _region, _code in generate.CITIES:
+        if name.startswith(city):
+            return name[len(city) : len(city) + 2]
+    return name[:2]
+
+
+def build_context(org: Organization, rep: User) -> Context:
+    customer = (
+        Customer.objects.filter(org=org, owner=rep, merged_into__isnull=True)
+        .exclude(contacts=None)
+        .order_by("pk")
+        .first()
+    )
+    if customer is None:
+        raise RuntimeError("the rep owns no customer with contacts")
+    contact = Contact.objects.filter(customer=customer).exclude(mobile_digits="").first()
+    pool = PublicPool.objects.filter(org=org, is_default=True).first()
+    assert contact is not None and pool is not None
+    return Context(
+        org_id=org.pk,
+        customer_id=customer.pk,
+        pool_id=pool.pk,
+        name_fragment=brand_of(customer.name),
+        pinyin_prefix=customer.name_initials[:4],
+        phone_fragment=contact.mobile_digits[-4:],
+    )
+
+
+# --- Scenarios ------------------------------------------------------------------------------------
+UrlFor = Callable[[Context, int], str]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A read: a page or an API call, its issue-8 targets, and whether it takes a page size."""
+
+    key: str
+    label: str
+    kind: str  # "page" or "api"
+    path: UrlFor
+    target_ms: float | None
+    target_ratio: float | None = 3.0
+    sized: bool = False
+
+
+def _customers_api(query: str = "") -> UrlFor:
+    return lambda ctx, size: f"/api/v1/customers/customers?page_size={size}{query and '&' + query}"
+
+
+READS: list[Scenario] = [
+    Scenario("list_page", "Customer list page (Mine, default sort)", "page",
+             lambda ctx, size: "/customers/", 30),
+    Scenario("list_page_all", "Customer list page (All)", "page",
+             lambda ctx, size: "/customers/?view=all", 30),
+    Scenario("list_api", "Customer list API", "api", _customers_api(), 30, sized=True),
+    Scenario("search_name", "Customer search: name fragment", "api",
+             lambda ctx, size: _customers_api(f"q={quote(ctx.name_fragment)}")(ctx, size),
+             30, sized=True),
+    Scenario("search_pinyin", "Customer search: pinyin initials", "api",
+             lambda ctx, size: _customers_api(f"q={ctx.pinyin_prefix}")(ctx, size),
+             30, sized=True),
+    Scenario("search_phone", "Customer search: 4 phone digits", "api",
+             lambda ctx, size: _customers_api(f"q={ctx.phone_fragment}")(ctx, size),
+             30, sized=True),
+    Scenario("detail_api", "Customer detail API", "api",
+             lambda ctx, size: f"/api/v1/customers/customers/{ctx.customer_id}", 30),
+    Scenario("detail_360", "Customer 360 page", "page",
+             lambda ctx, size: f"/customers/{ctx.customer_id}/", 80, target_ratio=None),
+    Scenario("pool_page", "Public pool page", "page",
+             lambda ctx, size: f"/customers/pools/{ctx.pool_id}/", 30),
+    Scenario("leads_api", "Lead list API", "api",
+             lambda ctx, size: f"/api/v1/leads/leads?page_size={size}", 30, sized=True),
+]  # fmt: skip
+
+
+def _ok(response: Any) -> None:
+    if response.status_code != 200:
+        raise RuntimeError(f"{response.request['PATH_INFO']} answered {response.status_code}")
+
+
+def _count_of(response: Any) -> int | None:
+    if response.get("Content-Type", "").startswith("application/json"):
+        body = json.loads(response.content)
+        if isinstance(body, dict) and "count" in body:
+            return int(body["count"])
+    return None
+
+
+def measure_read(
+    scenario: Scenario,
+    actor: Actor,
+    ctx: Context,
+    *,
+    repeat: int,
+    warmup: int,
+    floor_conn: Any,
+    rollback: bool = True,
+) -> dict[str, Any]:
+    """Time one read as one actor, capture its SQL, time the floor; one result row."""
+    client = actor.api if scenario.kind == "api" else actor.page
+    url = scenario.path(ctx, 50)
+    timing = time_calls(lambda: client.get(url), repeat=repeat, warmup=warmup, check=_ok)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    _ok(response)
+    statements = [q["sql"] for q in captured.captured_queries]
+    floor = run_floor(floor_conn, statements, repeat=repeat, rollback=rollback)
+    return _read_row(scenario, actor, url, timing, floor, len(statements), _count_of(response))
+
+
+def _read_row(
+    scenario: Scenario,
+    actor: Actor,
+    url: str,
+    timing: Timing,
+    floor: Timing,
+    queries: int,
+    rows: int | None,
+) -> dict[str, Any]:
+    r = ratio(timing.median_ms, floor.median_ms)
+    return {
+        "scenario": scenario.key,
+        "label": scenario.label,
+        "actor": actor.key,
+        "scope": actor.scope,
+        "url": url,
+        "median_ms": round(timing.median_ms, 2),
+        "p99_ms": round(timing.p99_ms, 2),
+        "floor_median_ms": round(floor.median_ms, 2),
+        "ratio": round(r, 2) if r is not None else None,
+        "queries": queries,
+        "rows": rows,
+        "target_ms": scenario.target_ms,
+        "target_ratio": scenario.target_ratio,
+        "meets_ms": scenario.target_ms is None or timing.median_ms <= scenario.target_ms,
+        "meets_ratio": scenario.target_ratio is None
+        or (r is not None and r <= scenario.target_ratio),
+        "meets_queries": queries <= QUERY_BUDGET,
+        "samples_ms": [round(s, 3) for s in timing.samples_ms],
+        "floor_samples_ms": [round(s, 3) for s in floor.samples_ms],
+    }
+
+
+def query_budget(scenario: Scenario, actor: Actor, ctx: Context) -> dict[str, Any]:
+    """Queries of one request at page size 10 and at 100: they must be equal and ≤ 15."""
+    client = actor.api if scenario.kind == "api" else actor.page
+    counts = {}
+    for size in (10, 100):
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(scenario.path(ctx, size))
+        _ok(response)
+        counts[size] = len(captured.captured_queries)
+    return {
+        "scenario": scenario.key,
+        "actor": actor.key,
+        "queries_page_10": counts[10],
+        "queries_page_100": counts[100],
+        "equal": counts[10] == counts[100],
+        "within_budget": max(counts.values()) <= QUERY_BUDGET,
+    }
+
+
+# --- Writes ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Marks:
+    """Highest ids of the append-only tables before a write scenario, to clean up after it."""
+
+    event: int
+    notification: int
+    move: int
+
+    @classmethod
+    def now(cls, org_id: int) -> Marks:
+        def top(model: Any) -> int:
+            return model.objects.filter(org_id=org_id).aggregate(m=Max("pk"))["m"] or 0
+
+        return cls(top(Event), top(Notification), top(OwnershipMove))
+
+    def clean_up(self, org_id: int) -> None:
+        """Delete what the scenario appended (events, notifications, ownership moves), so
+        the next run meets the same data (no claim limits or re-claim cool-downs)."""
+        Event.objects.filter(org_id=org_id, pk__gt=self.event).delete()
+        Notification.objects.filter(org_id=org_id, pk__gt=self.notification).delete()
+        OwnershipMove.objects.filter(org_id=org_id, pk__gt=self.move).delete()
+
+
+def measure_claims(
+    actors: list[Actor], ctx: Context, *, repeat: int, warmup: int
+) -> list[dict[str, Any]]:
+    """Per actor: claim a pool customer (the service, as the claim view calls it), then release
+    it back; each on a different customer of the default pool. Times both calls."""
+    marks = Marks.now(ctx.org_id)
+    per_actor = repeat + warmup
+    waiting = list(
+        Customer.objects.filter(
+            org_id=ctx.org_id, owner__isnull=True, pool_id=ctx.pool_id, merged_into__isnull=True
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[: per_actor * len(actors)]
+    )
+    rows = []
+    try:
+        for n, actor in enumerate(actors):
+            ids = waiting[n * per_actor : (n + 1) * per_actor]
+            claims, releases = [], []
+            claim_queries = release_queries = 0
+            for i, pk in enumerate(ids):
+                user = User.objects.get(pk=actor.user.pk)  # fresh, as in a request
+                customer = Customer.objects.get(pk=pk)
+                with counting_queries(connection) as count:
+                    started = time.perf_counter()
+                    customer = pool_services.claim(actor=user, customer=customer)
+                    claimed = time.perf_counter()
+                assert customer.owner_id == user.pk
+                claim_queries = count[0]
+                user = User.objects.get(pk=actor.user.pk)
+                with counting_queries(connection) as count:
+                    released = time.perf_counter()
+                    pool_services.release(actor=user, customer=customer, reason="基准测试")
+                    done = time.perf_counter()
+                release_queries = count[0]
+                if i >= warmup:
+                    claims.append((claimed - started) * 1000)
+                    releases.append((done - released) * 1000)
+            for key, label, samples, queries in (
+                ("pool_claim", "Pool claim (service)", claims, claim_queries),
+                ("pool_release", "Pool release (service)", releases, release_queries),
+            ):
+                timing = Timing(samples)
+                rows.append(
+                    {
+                        "scenario": key,
+                        "label": label,
+                        "actor": actor.key,
+                        "scope": actor.scope,
+                        "median_ms": round(timing.median_ms, 2),
+                        "p99_ms": round(timing.p99_ms, 2),
+                        "queries": queries,
+                        "samples_ms": [round(s, 3) for s in samples],
+                    }
+                )
+    finally:
+        marks.clean_up(ctx.org_id)
+    return rows
+
+
+def measure_sweep(
+    org: Organization, *, runs: int, due_share: float = 0.01, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """The pool sweep over the whole organisation (``sweep_org``) with ``due_share`` of its
+    customers due: owned customers without won deals or open opportunities are picked at
+    random and their last follow-up set 40 days before the sweep's ``now`` (default pool: 30
+    days). After each run the returned customers go back to their owners, so every run
+    returns the same set; at the end their follow-up dates are restored."""
+    marker = org.settings.get(generate.MARKER, {})
+    generated = (
+        datetime.fromisoformat(marker["generated_at"]) if marker.get("generated_at") else None
+    )
+    now = (generated or timezone.now()) + timedelta(minutes=1)
+    total = Customer.objects.filter(org=org).count()
+    eligible = list(
+        Customer.objects.filter(
+            org=org,
+            owner__isnull=False,
+            merged_into__isnull=True,
+            last_won_at__isnull=True,
+            open_opportunities=0,
+        )
+        .order_by("pk")
+        .values_list("pk", "last_followup_at")
+    )
+    chosen = random.Random(8).sample(eligible, min(max(1, round(total * due_share)), len(eligible)))
+    ids = [pk for pk, _ in chosen]
+    Customer.objects.filter(pk__in=ids).update(last_followup_at=now - timedelta(days=40))
+    seconds, queries, returned = [], 0, 0
+    try:
+        for _ in range(runs):
+            marks = Marks.now(org.pk)
+            with counting_queries(connection) as count:
+                started = time.perf_counter()
+                returned = pool_services.sweep_org(org.pk, now=now)["returned"]
+                seconds.append(time.perf_counter() - started)
+            queries = count[0]
+            log(f"  sweep: {returned:,} returned in {seconds[-1]:.2f} s, {queries:,} queries")
+            _undo_sweep(org.pk, ids, marks)
+    finally:
+        Customer.objects.bulk_update(
+            [Customer(pk=pk, last_followup_at=value) for pk, value in chosen],
+            ["last_followup_at"],
+            batch_size=1_000,
+        )
+    timing = Timing([s * 1000 for s in seconds])
+    median_s = timing.median_ms / 1000
+    return {
+        "scenario": "pool_sweep",
+        "label": "Pool sweep (whole organisation)",
+        "customers_in_org": total,
+        "due": len(ids),
+        "returned": returned,
+        "runs": runs,
+        "median_s": round(median_s, 3),
+        "p99_s": round(timing.p99_ms / 1000, 3),
+        "returned_per_s": round(returned / median_s) if median_s else None,
+        "queries": queries,
+        "queries_per_returned": round(queries / returned, 2) if returned else None,
+        "target_s": 5.0,
+        "meets_target": median_s <= 5.0,
+        "samples_s": [round(s, 3) for s in seconds],
+    }
+
+
+def _undo_sweep(org_id: int, ids: list[int], marks: Marks) -> None:
+    """Give the customers a sweep returned back to their owners (bench housekeeping)."""
+    Customer.objects.filter(org_id=org_id, pk__in=ids, owner__isnull=True).update(
+        owner=F("released_by"),
+        released_by=None,
+        released_at=None,
+        pool_entered_at=None,
+        sweep_token="",
+    )
+    Contact.objects.filter(org_id=org_id, customer_id__in=ids).update(
+        owner=Subquery(Customer.objects.filter(pk=OuterRef("customer_id")).values("owner")[:1])
+    )
+    marks.clean_up(org_id)
+
+
+# --- The run --------------------------------------------------------------------------------------
+def floor_connection() -> tuple[Any, bool]:
+    """A separate psycopg connection to the same database (PostgreSQL), configured as Django
+    configures its own (UTC session, no prepared statements), or the Django connection's own
+    DB-API connection elsewhere (SQLite in the smoke test; then never rolled back)."""
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        db = connection.settings_dict
+        conn = psycopg.connect(
+            dbname=db["NAME"],
+            user=db["USER"],
+            password=db["PASSWORD"] or None,
+            host=db["HOST"],
+            port=db["PORT"],
+            options="-c TimeZone=UTC",
+            prepare_threshold=None,
+        )
+        return conn, True
+    connection.ensure_connection()
+    return connection.connection, False
+
+
+def tenant_check(director: Actor, org: Organization) -> dict[str, Any]:
+    """The director's customer list counts exactly the customers of their own organisation,
+    although another organisation of the same size shares every table."""
+    response = director.api.get("/api/v1/customers/customers?page_size=1")
+    _ok(response)
+    listed = _count_of(response)
+    own = Customer.objects.filter(org=org, merged_into__isnull=True).count()
+    everyone = Customer.objects.count()
+    if listed != own:
+        raise RuntimeError(f"the director's list counts {listed}, the organisation has {own}")
+    return {"listed": listed, "own_org": own, "all_orgs": everyone, "ok": True}
+
+
+def run(
+    *, repeat: int, warmup: int, only: set[str] | None, sweep_runs: int, log: Callable = print
+) -> dict[str, Any]:
+    """Every scenario on the generated data set; returns the results document."""
+    org = Organization.objects.filter(**{f"settings__{generate.MARKER}__index": 1}).first()
+    if org is None:
+        raise SystemExit("No data set: run python -m bench.generate (or make bench) first.")
+    dataset = org.settings[generate.MARKER]
+    users = find_actors(org)
+    ApiToken.objects.filter(user__in=users.values(), name=TOKEN_NAME).delete()
+    actors = [make_actor(key, user) for key, user in users.items()]
+    ctx = build_context(org, users["rep"])
+    log(f"Context: {ctx}")
+    started = time.perf_counter()
+    tenant = tenant_check(actors[-1], org)
+    conn, owned = floor_connection()
+    reads, budget = [], []
+    try:
+        for scenario in READS:
+            if only and scenario.key not in only:
+                continue
+            for actor in actors:
+                row = measure_read(
+                    scenario, actor, ctx, repeat=repeat, warmup=warmup, floor_conn=conn
+                )
+                reads.append(row)
+                log(
+                    f"{scenario.key:15} {actor.key:9} median {row['median_ms']:8.2f} ms  "
+                    f"p99 {row['p99_ms']:8.2f}  floor {row['floor_median_ms']:7.2f}  "
+                    f"ratio {row['ratio'] or 0:5.2f}  queries {row['queries']:3}  "
+                    f"rows {row['rows'] if row['rows'] is not None else '-'}"
+                )
+                if scenario.sized:
+                    budget.append(query_budget(scenario, actor, ctx))
+    finally:
+        if owned:
+            conn.close()
+    writes: list[dict[str, Any]] = []
+    if not only or {"pool_claim", "pool_release"} & only:
+        writes = measure_claims(actors, ctx, repeat=repeat, warmup=warmup)
+        for row in writes:
+            log(f"{row['scenario']:15} {row['actor']:9} median {row['median_ms']:8.2f} ms")
+    sweep = None
+    if not only or "pool_sweep" in only:
+        sweep = measure_sweep(org, runs=sweep_runs, log=log)
+    return {
+        "date": timezone.localdate().isoformat(),
+        "scale": dataset.get("scale", "custom"),
+        "repeat": repeat,
+        "warmup": warmup,
+        "machine": report.machine(),
+        "dataset": {k: v for k, v in dataset.items() if k not in ("index", "complete")},
+        "context": ctx.__dict__,
+        "tenant_check": tenant,
+        "reads": reads,
+        "query_budget": budget,
+        "writes": writes,
+        "sweep": sweep,
+        "run_seconds": round(time.perf_counter() - started, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    generate.add_size_arguments(parser)
+    parser.add_argument("--repeat", type=int, default=30, help="timed runs per scenario (30)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (3)")
+    parser.add_argument("--sweep-runs", type=int, default=3, help="timed pool sweeps (3)")
+    parser.add_argument(
+        "--generate", action="store_true", help="build the data set first unless present"
+    )
+    parser.add_argument("--only", help="comma-separated scenario keys")
+    parser.add_argument("--no-record", action="store_true", help="do not write JSON and docs")
+    args = parser.parse_args(argv)
+    sizes, scale = generate.sizes_from_args(args)
+    if args.generate:
+        generate.prepare(sizes, scale=scale, reset=False, if_needed=True)
+    else:
+        dataset = generate.current_dataset()
+        if not generate.matches(dataset, sizes):
+            raise SystemExit(
+                f"crm_bench does not hold the {scale} data set: pass --generate to build it."
+            )
+    call_command("migrate", verbosity=0, interactive=False)  # tables of newer modules
+    results = run(
+        repeat=args.repeat,
+        warmup=args.warmup,
+        only=set(args.only.split(",")) if args.only else None,
+        sweep_runs=args.sweep_runs,
+    )
+    if not args.no_record:
+        path = RESULTS_DIR / f"{results['date']}-{results['scale']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n")
+        report.write_docs(DOCS, results)
+        print(f"Wrote {path.relative_to(ROOT)} and {DOCS.relative_to(ROOT)}")
+    print(report.summary(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
