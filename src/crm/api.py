@@ -166,8 +166,10 @@ def mount_routers() -> None:
     from crm.customers.api import router as customers_router
     from crm.leads.api import router as leads_router
     from crm.org.api import router as org_router
+    from crm.pipeline.api import router as pipeline_router
 
     api.add_router("/v1/org/", org_router, tags=["org"])
     api.add_router("/v1/core/", core_router, tags=["core"])
     api.add_router("/v1/customers/", customers_router, tags=["customers"])
     api.add_router("/v1/leads/", leads_router, tags=["leads"])
+    api.add_router("/v1/pipeline/", pipeline_router, tags=["pipeline"])

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("crm.org.urls")),
     path("customers/", include("crm.customers.urls")),
     path("leads/", include("crm.leads.urls")),
+    path("pipeline/", include("crm.pipeline.urls")),
     path("i18n/setlang/", set_language, name="set_language"),
     path("i18n/js/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/", api.urls),

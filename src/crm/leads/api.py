@@ -73,8 +73,14 @@ def _users(request: HttpRequest, ids: list[int] | None) -> list[User] | None:
     return users
 
 
+def _pool_in_sight(request: HttpRequest, pk: int) -> LeadPool:
+    """A pool the caller works with (manages, belongs to, or runs as marketing); others answer
+    404 as the pages do, not 403, so a pool's existence is not given away."""
+    return scoped_get(request, selectors.pools_for(request.user), pk)
+
+
 def _pool(request: HttpRequest, pk: int | None) -> LeadPool | None:
-    return None if pk is None else scoped_get(request, LeadPool, pk)
+    return None if pk is None else _pool_in_sight(request, pk)
 
 
 # --- Leads ---------------------------------------------------------------------------------------
@@ -256,7 +262,7 @@ def create_pool(request: HttpRequest, payload: PoolWrite) -> Any:
 
 @router.get("/pools/{pool_id}", response=PoolRead)
 def get_pool(request: HttpRequest, pool_id: int) -> Any:
-    return scoped_get(request, LeadPool, pool_id)
+    return _pool_in_sight(request, pool_id)
 
 
 @router.patch("/pools/{pool_id}", response=PoolRead, summary="Edit a pool")
@@ -264,7 +270,7 @@ def update_pool(request: HttpRequest, pool_id: int, payload: PoolWrite) -> Any:
     data = payload.dict(exclude_unset=True, exclude={"manager_ids", "member_ids"})
     return services.save_pool(
         actor=_me(request),
-        pool=scoped_get(request, LeadPool, pool_id),
+        pool=_pool_in_sight(request, pool_id),
         data=data,
         managers=_users(request, payload.manager_ids),
         members=_users(request, payload.member_ids),
@@ -275,16 +281,14 @@ def update_pool(request: HttpRequest, pool_id: int, payload: PoolWrite) -> Any:
 def set_pool_members(request: HttpRequest, pool_id: int, payload: PoolMembers) -> Any:
     return services.set_pool_members(
         actor=_me(request),
-        pool=scoped_get(request, LeadPool, pool_id),
+        pool=_pool_in_sight(request, pool_id),
         members=_users(request, payload.member_ids) or [],
     )
 
 
 @router.post("/pools/{pool_id}/form-token", response=PoolRead, summary="New web form address")
 def regenerate_form_token(request: HttpRequest, pool_id: int) -> Any:
-    return services.regenerate_form_token(
-        actor=_me(request), pool=scoped_get(request, LeadPool, pool_id)
-    )
+    return services.regenerate_form_token(actor=_me(request), pool=_pool_in_sight(request, pool_id))
 
 
 # --- Assignment rules ----------------------------------------------------------------------------

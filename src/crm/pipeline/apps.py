@@ -8,8 +8,6 @@ class PipelineConfig(AppConfig):
     verbose_name = _("Opportunities")
 
     def ready(self) -> None:
-        from crm.core.registry import register_org_initializer
+        from . import wiring
 
-        from .dictionaries import install_defaults
-
-        register_org_initializer(lambda org, admin: install_defaults(org.pk))
+        wiring.register()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -67,7 +68,42 @@ DEFAULTS: dict[str, list[tuple[str, Any]]] = {
         ("spam", _("Spam")),
         ("other", _("Other")),
     ],
+    # Seed 001: 成交概率 极高、高、中、低.
+    DictionaryKind.PROBABILITY_LEVEL: [
+        ("very_high", pgettext_lazy("probability", "Very high")),
+        ("high", pgettext_lazy("probability", "High")),
+        ("medium", pgettext_lazy("probability", "Medium")),
+        ("low", pgettext_lazy("probability", "Low")),
+    ],
+    # Seed 001: 行动原则 确保、极力争取、争取、跟踪、放弃.
+    DictionaryKind.ACTION_PRINCIPLE: [
+        ("ensure", pgettext_lazy("action principle", "Ensure")),
+        ("strive_hard", pgettext_lazy("action principle", "Strive hard")),
+        ("strive", pgettext_lazy("action principle", "Strive")),
+        ("track", pgettext_lazy("action principle", "Track")),
+        ("abandon", pgettext_lazy("action principle", "Abandon")),
+    ],
+    # The value is the number of days followed by "d" (see feedback_cycle_days).
+    DictionaryKind.FEEDBACK_CYCLE: [
+        ("1d", _("Daily")),
+        ("3d", _("Every 3 days")),
+        ("7d", _("Weekly")),
+        ("14d", _("Every 2 weeks")),
+        ("30d", _("Monthly")),
+    ],
+    DictionaryKind.LOSS_REASON: [
+        ("price", _("Price too high")),
+        ("competitor", _("Lost to a competitor")),
+        ("no_budget", _("No budget")),
+        ("project_cancelled", _("Project cancelled")),
+        ("requirements", _("Requirements not met")),
+        ("relationship", _("Relationship not strong enough")),
+        ("other", _("Other")),
+    ],
 }
+
+#: A feedback-cycle value is a number of days (1–999) followed by "d": 1d, 7d, 30d.
+FEEDBACK_CYCLE_PATTERN = re.compile(r"^([1-9][0-9]{0,2})d$")
 
 
 def install_defaults(org_id: int) -> None:
@@ -108,3 +144,9 @@ def label(org_id: int, kind: str, value: str) -> str:
         return ""
     item = DictionaryItem.objects.filter(org_id=org_id, kind=kind, value=value).first()
     return item.label if item else value
+
+
+def feedback_cycle_days(value: str) -> int | None:
+    """The number of days of a feedback-cycle value (``"7d"`` → 7); None when it is not one."""
+    match = FEEDBACK_CYCLE_PATTERN.match(value or "")
+    return int(match.group(1)) if match else None
