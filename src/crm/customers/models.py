@@ -200,6 +200,8 @@ class Customer(ScopedModel):
         ordering = ["-updated_at", "-pk"]
         indexes = [
             models.Index(fields=["org", "owner", "-updated_at"], name="cust_owner_idx"),
+            # the lists' default order (most recently changed first), for every data scope
+            models.Index(fields=["org", "-updated_at", "-id"], name="cust_recent_idx"),
             models.Index(fields=["org", "normalized_name"], name="cust_norm_idx"),
             models.Index(fields=["org", "name_initials"], name="cust_initials_idx"),
             models.Index(fields=["org", "phone_digits"], name="cust_phone_idx"),

@@ -167,6 +167,7 @@ def get_stage(request: HttpRequest, stage_id: int) -> Any:
 )
 def update_stage(request: HttpRequest, stage_id: int, payload: StageUpdate) -> Any:
     stage = _stage(request, stage_id)
+    services.require_configure(_me(request))  # also for an empty change: never a silent 200
     data = payload.dict(exclude_unset=True)
     is_active = data.pop("is_active", None)
     with transaction.atomic():
@@ -255,6 +256,7 @@ def update_dictionary_item(
     request: HttpRequest, kind: str, item_id: int, payload: DictionaryItemUpdate
 ) -> Any:
     item = _item(request, kind, item_id)
+    services.require_configure(_me(request))  # also for an empty change: never a silent 200
     data = payload.dict(exclude_unset=True)
     if data.get("label") is not None:
         item = services.rename_dictionary_item(actor=_me(request), item=item, label=data["label"])
