@@ -443,11 +443,12 @@ def _undo_sweep(org_id: int, ids: list[int], marks: Marks) -> None:
 
 
 # --- The run --------------------------------------------------------------------------------------
-def floor_connection() -> tuple[Any, bool]:
+def floor_connection(*, shared: bool = False) -> tuple[Any, bool]:
     """A separate psycopg connection to the same database (PostgreSQL), configured as Django
     configures its own (UTC session, no prepared statements), or the Django connection's own
-    DB-API connection elsewhere (SQLite in the smoke test; then never rolled back)."""
-    if connection.vendor == "postgresql":
+    DB-API connection elsewhere or when ``shared`` (the smoke test, whose data lives in its
+    uncommitted test transaction; then never rolled back)."""
+    if connection.vendor == "postgresql" and not shared:
         import psycopg
 
         db = connection.settings_dict

@@ -183,8 +183,10 @@ def test_harness_runs_on_a_tiny_organisation(tmp_path: Path) -> None:
     assert users["director"].roles.get().code == "director"
     actors = [bench_run.make_actor(key, user) for key, user in users.items()]
     ctx = bench_run.build_context(plan.org, users["rep"])
-    conn, owned = bench_run.floor_connection()
-    assert owned is False  # SQLite: the test's own connection, never rolled back
+    # the test's own connection (its data is in the uncommitted test transaction), on SQLite
+    # and on PostgreSQL alike; never rolled back
+    conn, owned = bench_run.floor_connection(shared=True)
+    assert owned is False
     scenario = next(s for s in bench_run.READS if s.key == "list_api")
     row = bench_run.measure_read(
         scenario, actors[0], ctx, repeat=2, warmup=1, floor_conn=conn, rollback=False
