@@ -20,6 +20,15 @@ from crm.customers.models import Customer, OwnershipMove, PublicPool
 from crm.org.models import User
 
 
+@pytest.fixture(autouse=True)
+def _english():
+    """Messages are matched in English here (the default language is Simplified Chinese)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 def fresh(user: User) -> User:
     return User.objects.get(pk=user.pk)
 
@@ -178,8 +187,22 @@ def test_sweep_returns_exactly_the_due_customers_once(world: World) -> None:
     ]
     assert Event.objects.filter(verb="customer.returned").count() == 3
     assert Notification.objects.filter(recipient=rep, verb="customer.returned").count() == 3
-    manager_notes = Notification.objects.filter(verb="customer.returned").exclude(recipient=rep)
-    assert manager_notes.count() in (0, 3)
+    # rep_east has no manager and 华东组 no head: nobody else is told
+    assert Notification.objects.filter(verb="customer.returned").exclude(recipient=rep).count() == 0
+
+
+def test_the_sweep_tells_the_reps_manager(world: World) -> None:
+    # R3.4: the loser and their manager are notified, once per returned customer
+    rep, manager = world.users["rep_south"], world.users["manager1"]
+    User.objects.filter(pk=rep.pk).update(manager=manager)
+    for i in range(2):
+        c = services.create_customer(actor=rep, data={"name": f"华南到期{i}"})
+        _set_clock(c, owner_days=40, followup_days=35)
+    assert pool_services.sweep_org(world.org.pk) == {"returned": 2}
+    notes = Notification.objects.filter(verb="customer.returned")
+    assert notes.filter(recipient=rep).count() == 2
+    assert notes.filter(recipient=manager).count() == 2
+    assert "华南销售" in notes.filter(recipient=manager).first().message
 
 
 def test_grade_rules_override_the_pool_rule(world: World) -> None:

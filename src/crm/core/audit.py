@@ -69,10 +69,25 @@ def record(
     org_id: int | None = None,
 ) -> Event:
     """Append one event for ``obj``. Call inside the service's transaction."""
+    event = event_for(actor=actor, obj=obj, verb=verb, changes=changes, data=data, org_id=org_id)
+    event.save()
+    return event
+
+
+def event_for(
+    *,
+    actor: Any,
+    obj: models.Model,
+    verb: str,
+    changes: dict[str, list[Any]] | None = None,
+    data: dict[str, Any] | None = None,
+    org_id: int | None = None,
+) -> Event:
+    """An unsaved event, for set-based services that ``Event.objects.bulk_create`` many."""
     actor_user = (
         actor if getattr(actor, "pk", None) and getattr(actor, "is_authenticated", False) else None
     )
-    return Event.objects.create(
+    return Event(
         org_id=org_id or obj.org_id,  # type: ignore[attr-defined]
         actor=actor_user,
         actor_label=job_label_var.get() or ("" if actor_user else "system"),

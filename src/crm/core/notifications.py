@@ -20,7 +20,24 @@ def notify(
     target: models.Model | None = None,
 ) -> Notification:
     """Create an in-app notification for ``recipient`` (same organisation as the target)."""
-    return Notification.objects.create(
+    note = notification_for(
+        recipient=recipient, verb=verb, message=message, actor=actor, url=url, target=target
+    )
+    note.save()
+    return note
+
+
+def notification_for(
+    *,
+    recipient: Any,
+    verb: str,
+    message: str,
+    actor: Any = None,
+    url: str = "",
+    target: models.Model | None = None,
+) -> Notification:
+    """An unsaved notification, for set-based jobs that ``bulk_create`` many."""
+    return Notification(
         org_id=recipient.org_id,
         recipient=recipient,
         actor=actor if getattr(actor, "pk", None) else None,

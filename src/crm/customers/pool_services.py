@@ -18,7 +18,8 @@ from django.utils.translation import gettext as _
 
 from crm.core import audit
 from crm.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from crm.core.notifications import notify
+from crm.core.models import Event, Notification
+from crm.core.notifications import notification_for, notify
 from crm.core.scoping import assert_in_scope
 from crm.org.models import User
 from crm.org.services import org_id_of
@@ -424,7 +425,7 @@ def sweep_org(org_id: int, *, now: Any = None) -> dict[str, int]:
                 )
                 rows = list(
                     Customer.objects.filter(org_id=org_id, sweep_token=token).select_related(
-                        "released_by"
+                        "released_by__manager", "released_by__department__head"
                     )
                 )
                 Contact.objects.filter(customer__in=[c.pk for c in rows]).update(owner=None)
@@ -441,15 +442,21 @@ def sweep_org(org_id: int, *, now: Any = None) -> dict[str, int]:
                         for c in rows
                     ]
                 )
-                for c in rows:
-                    audit.record(
-                        actor=None,
-                        obj=c,
-                        verb="customer.returned",
-                        changes={"owner": [c.released_by_id, None]},
-                        data={"rule": _reason(pool, c, now), "pool": pool.pk},
-                    )
-                    _notify_return(c, pool)
+                Event.objects.bulk_create(
+                    [
+                        audit.event_for(
+                            actor=None,
+                            obj=c,
+                            verb="customer.returned",
+                            changes={"owner": [c.released_by_id, None]},
+                            data={"rule": _reason(pool, c, now), "pool": pool.pk},
+                        )
+                        for c in rows
+                    ]
+                )
+                Notification.objects.bulk_create(
+                    [note for c in rows for note in _return_notifications(c, pool)]
+                )
                 returned += len(rows)
     return {"returned": returned}
 
@@ -464,31 +471,35 @@ def _reason(pool: PublicPool, customer: Customer, now: Any) -> str:
     return ReturnReason.NO_DEAL
 
 
-def _notify_return(customer: Customer, pool: PublicPool) -> None:
+def _return_notifications(customer: Customer, pool: PublicPool) -> list[Notification]:
+    """Unsaved notifications for the rep who lost ``customer`` and for their manager."""
     loser = customer.released_by
     if loser is None:
-        return
-    message = _("“%(name)s” went back to the pool “%(pool)s”: no follow-up or deal in time.") % {
-        "name": customer.name,
-        "pool": pool.name,
-    }
-    notify(
-        recipient=loser,
-        verb="customer.returned",
-        message=message,
-        target=customer,
-        url=f"/customers/{customer.pk}/",
-    )
-    manager = loser.manager or (loser.department.head if loser.department else None)
-    if manager is not None and manager.pk != loser.pk and manager.is_active:
-        notify(
-            recipient=manager,
+        return []
+    url = f"/customers/{customer.pk}/"
+    notes = [
+        notification_for(
+            recipient=loser,
             verb="customer.returned",
             target=customer,
-            url=f"/customers/{customer.pk}/",
-            message=_("%(rep)s's customer “%(name)s” went back to the pool “%(pool)s”.")
-            % {"rep": loser.display_name, "name": customer.name, "pool": pool.name},
+            url=url,
+            message=_("“%(name)s” went back to the pool “%(pool)s”: no follow-up or deal in time.")
+            % {"name": customer.name, "pool": pool.name},
         )
+    ]
+    manager = loser.manager or (loser.department.head if loser.department else None)
+    if manager is not None and manager.pk != loser.pk and manager.is_active:
+        notes.append(
+            notification_for(
+                recipient=manager,
+                verb="customer.returned",
+                target=customer,
+                url=url,
+                message=_("%(rep)s's customer “%(name)s” went back to the pool “%(pool)s”.")
+                % {"rep": loser.display_name, "name": customer.name, "pool": pool.name},
+            )
+        )
+    return notes
 
 
 def warn_org(org_id: int, *, now: Any = None) -> int:
