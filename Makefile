@@ -93,6 +93,13 @@ bench: setup
 browser-deps:
 	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } || { echo "error: Chromium is required for browser tests: apt-get install chromium" >&2; exit 1; }
 
+# API fuzzing, long tier (RELIABILITY D1): CRM_FUZZ_EXAMPLES examples per operation and role
+# (default 200) and another seed with FUZZ_SEED=...; add CRM_TEST_DB=postgres for PostgreSQL.
+.PHONY: fuzz-long
+fuzz-long: setup
+	CRM_FUZZ_EXAMPLES=$${CRM_FUZZ_EXAMPLES:-200} CRM_FUZZ_SEED=$${FUZZ_SEED:-20261124} \
+	  $(PY) -m pytest -q -n 2 --dist loadgroup tests/security/test_api_fuzz.py
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -1,7 +1,8 @@
 """Build the benchmark data set: organisations of realistic shape and volume, with bulk inserts.
 
-``python -m bench.generate [--org-customers 300000] [--leads 100000] [--small] [--reset]``
-(with ``PYTHONPATH=.`` and ``DJANGO_SETTINGS_MODULE=bench.settings``; ``make bench`` does this).
+``python -m bench.generate [--org-customers 300000] [--leads 100000] [--opportunities 1000000]
+[--small] [--reset]`` (with ``PYTHONPATH=.`` and ``DJANGO_SETTINGS_MODULE=bench.settings``;
+``make bench`` does this).
 
 Each organisation is signed up through the real service (``create_organization``, so its
 dictionaries, default public pool and total lead pool exist) and its 50 departments through
@@ -11,15 +12,27 @@ helpers (``normalize_name``, ``pinyin_of``, ``phone_digits``), so the search ind
 production would hold. A second organisation of the same shape makes every query prove that it
 filters by tenant.
 
+Opportunities come second (``build_opportunities``): a million per organisation over the owned
+customers, in both template pipelines, with their stage history, three million follow-ups and
+a hundred thousand visit plans, then one set-based UPDATE per organisation brings the customers'
+open-opportunity counts, last won deal and last follow-up in line. They are additive: on a
+database that already holds the customers of the requested size, only they are built.
+
 The data are in a steady state: no owned customer is due for return by the pool rules at the
-generation time (the 15-minute sweep would already have returned it); ``bench.run`` makes 1 % due
-before it times the sweep. The pieces (``build_org``, ``company_names``, ``build_customers`` …)
-are usable on their own, which the smoke test does on SQLite with tiny numbers.
+generation time (the 15-minute sweep would already have returned it), no visit plan is left
+planned a day after its time (the hourly job marks it missed) and every opportunity already past
+its stage's day limit has been flagged (the 30-minute job did it); ``bench.run`` makes 1 % of the
+customers due before it times the sweep. The pieces (``build_org``, ``company_names``,
+``build_customers``, ``build_opportunities`` …) are usable on their own, which the smoke test does
+on SQLite with tiny numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
+import itertools
+import math
 import random
 import sys
 import time
@@ -29,7 +42,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from multiprocessing import Pool, get_context
-from typing import Any
+from typing import Any, NamedTuple
 
 from bench._django import ensure_django
 
@@ -39,8 +52,12 @@ from django.conf import settings  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, connections, models  # noqa: E402
+from django.db.models import Count, F, Max, OuterRef, Subquery, Value  # noqa: E402
+from django.db.models.functions import Coalesce, Greatest  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from crm.activities.choices import Method, PlanStatus  # noqa: E402
+from crm.activities.models import FollowUp, Reminder, VisitPlan  # noqa: E402
 from crm.core.models import Event  # noqa: E402
 from crm.customers import pool_services  # noqa: E402
 from crm.customers.models import Contact, Customer, PublicPool, Tag  # noqa: E402
@@ -51,6 +68,9 @@ from crm.leads.services import total_pool  # noqa: E402
 from crm.org import services as org_services  # noqa: E402
 from crm.org.models import Department, Organization, Role, User  # noqa: E402
 from crm.org.permissions import BuiltinRole  # noqa: E402
+from crm.pipeline.choices import OPEN_STATUSES, OpportunityStatus, StageKind  # noqa: E402
+from crm.pipeline.models import Opportunity, Pipeline, Stage, StageHistory  # noqa: E402
+from crm.pipeline.opportunities import derive_deadlines  # noqa: E402
 
 BENCH_PASSWORD = "Bench-pass-2026!"  # noqa: S105 - password of the generated bench users
 MARKER = "bench"  # key in Organization.settings describing the generated data set
@@ -71,13 +91,30 @@ class Sizes:
     orgs: int = 2
     events: bool = True
     seed: int = 8
+    opportunities: int = 1_000_000
+    followups: int = 3_000_000
+    visit_plans: int = 100_000
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def customer_part(self) -> dict[str, Any]:
+        """The sizes that shape the customers (what the opportunities are added to)."""
+        return _customer_part(self.as_dict())
+
+
+#: Sizes of the opportunities' part of the data set, added on top of the customers.
+OPPORTUNITY_KEYS = ("opportunities", "followups", "visit_plans")
+
+
+def _customer_part(sizes: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in sizes.items() if k not in OPPORTUNITY_KEYS}
+
 
 FULL = Sizes()
-SMALL = Sizes(customers=20_000, leads=10_000)
+SMALL = Sizes(
+    customers=20_000, leads=10_000, opportunities=50_000, followups=150_000, visit_plans=5_000
+)
 
 
 # --- Words of realistic Chinese company names ----------------------------------------------------
@@ -672,6 +709,735 @@ def build_leads(
             counter.add("leads_lead", len(rows))
 
 
+# --- Opportunities, their stage history, follow-ups and visit plans ------------------------------
+PROJECTS = [
+    "数据中心扩容项目",
+    "ERP 升级改造",
+    "网络安全等级保护建设",
+    "智慧园区一期",
+    "云桌面替换",
+    "生产线 MES 实施",
+    "视频会议系统采购",
+    "灾备中心建设",
+    "门户网站重构",
+    "办公终端年度采购",
+    "数据治理咨询",
+    "运维外包服务续签",
+    "信创替代项目",
+    "财务共享平台",
+    "仓储管理系统",
+    "年度软件维保",
+]
+# (content, next step) by method
+FOLLOWUP_TEXTS: dict[str, list[tuple[str, str]]] = {
+    Method.CALL: [
+        ("电话沟通需求，客户关注交付周期，约定下周发方案。", "发送技术方案"),
+        ("电话确认预算已报批，等待领导签字。", "跟进审批结果"),
+        ("电话回访方案反馈，客户希望再降一些价格。", "准备报价调整"),
+    ],
+    Method.WECHAT: [
+        ("微信确认预算范围和采购流程，需走招标。", "确认招标时间"),
+        ("微信发送案例资料，对方已转给技术负责人。", "约技术交流"),
+    ],
+    Method.VISIT: [
+        ("上门拜访信息部，演示产品，客户技术负责人参与。", "安排 POC 测试"),
+        ("与采购经理面谈商务条款，付款方式待定。", "商务谈判"),
+        ("拜访分管领导，介绍同行业成功案例。", "提交项目建议书"),
+    ],
+    Method.MEETING: [
+        ("参加客户方案评审会，对比了两家竞品。", "提交报价"),
+        ("项目启动会，明确了双方对接人和里程碑。", "确认实施计划"),
+    ],
+    Method.EMAIL: [("邮件发送报价单和资质文件。", "电话跟进报价反馈")],
+    Method.OTHER: [("展会上碰到客户负责人，简单交流了进展。", "约时间拜访")],
+}
+METHOD_WEIGHTS = {
+    Method.CALL: 35,
+    Method.WECHAT: 25,
+    Method.VISIT: 18,
+    Method.MEETING: 9,
+    Method.EMAIL: 8,
+    Method.OTHER: 5,
+}
+STATUS_WEIGHTS = {
+    OpportunityStatus.CONTINUE: 70,
+    OpportunityStatus.PAUSE: 5,
+    OpportunityStatus.WON: 12,
+    OpportunityStatus.LOST: 10,
+    OpportunityStatus.ABANDONED: 3,
+}
+FEEDBACK_CYCLES = ["3d", "7d", "14d"]
+FEEDBACK_CYCLE_WEIGHTS = [25, 50, 25]
+ACTION_PRINCIPLES = ["ensure", "strive_hard", "strive", "track"]
+LOSS_REASONS = ["price", "competitor", "no_budget", "project_cancelled", "requirements"]
+LOSS_NOTES = [
+    "价格比竞品高约 15%，客户更看重本地化服务。",
+    "客户预算被砍，项目延后到明年。",
+    "竞争对手与客户高层关系更紧密。",
+    "",
+]
+PLAN_PURPOSES = [
+    "拜访关键人，推进到下一阶段",
+    "现场演示新版本",
+    "商务条款沟通",
+    "了解明年预算安排",
+    "回访使用情况",
+]
+GRADE_WEIGHT = {"A": 3.0, "B": 1.6, "C": 1.0, "": 0.7}
+#: A share of the owned customers never had an opportunity.
+NO_OPPORTUNITY_SHARE = 0.25
+#: A share of the follow-ups is about the customer only (no opportunity).
+CUSTOMER_ONLY_FOLLOWUPS = 0.10
+DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
+
+
+class OwnedCustomer(NamedTuple):
+    pk: int
+    owner_id: int
+    name: str
+    short_name: str
+    created_at: datetime
+    last_won_at: datetime | None
+    last_followup_at: datetime | None
+    grade: str
+    source: str
+    address: str
+
+    @property
+    def may_follow_up(self) -> bool:
+        """Whether follow-ups may be added: a customer never followed up (owned for less than
+        four weeks, no deal) stays so, since a follow-up would date its pool clock back and
+        the sweep would return it."""
+        return self.last_followup_at is not None or self.last_won_at is not None
+
+
+@dataclass
+class PipelineShape:
+    """A pipeline's stages as the generator walks them: open stages in order (with their
+    nodes), the won stage, the first lost stage, and the funnel: cumulative weights of the
+    open stages for opportunities still open (more in the early stages)."""
+
+    pipeline: Pipeline
+    open_stages: list[Stage]
+    nodes: dict[int, list[Stage]]
+    won: Stage
+    lost: Stage
+    funnel: list[float]
+
+
+@dataclass
+class OpportunityWorld:
+    """What the opportunities of one organisation are built from, read from the database (so
+    it works the same on a data set built earlier)."""
+
+    org_id: int
+    pipelines: list[PipelineShape]  # the default first
+    customers: list[OwnedCustomer]
+    contacts: dict[int, list[int]]
+    colleagues: dict[int, list[int]]  # owner -> people of the same department who own customers
+
+
+def pipeline_shapes(org_id: int) -> list[PipelineShape]:
+    shapes = []
+    for pipeline in Pipeline.objects.filter(org_id=org_id, is_active=True).order_by(
+        "-is_default", "sort_order", "pk"
+    ):
+        stages = list(
+            Stage.objects.filter(pipeline=pipeline, is_active=True).order_by("sort_order", "pk")
+        )
+        top = [s for s in stages if s.parent_id is None]
+        open_stages = [s for s in top if s.kind == StageKind.OPEN]
+        won = next(s for s in top if s.kind == StageKind.WON)
+        lost = next(s for s in top if s.kind == StageKind.LOST)
+        nodes: dict[int, list[Stage]] = {}
+        for s in stages:
+            if s.parent_id is not None:
+                nodes.setdefault(s.parent_id, []).append(s)
+        funnel = list(itertools.accumulate(0.85**k for k in range(len(open_stages))))
+        shapes.append(PipelineShape(pipeline, open_stages, nodes, won, lost, funnel))
+    if not shapes:
+        raise RuntimeError(f"organisation {org_id} has no pipeline")
+    return shapes
+
+
+def load_world(org_id: int) -> OpportunityWorld:
+    """Pipelines, owned customers, contacts per customer and departments of the owners."""
+    customers = [
+        OwnedCustomer(*row)
+        for row in Customer.objects.filter(
+            org_id=org_id, owner__isnull=False, merged_into__isnull=True
+        )
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "owner_id",
+            "name",
+            "short_name",
+            "created_at",
+            "last_won_at",
+            "last_followup_at",
+            "grade",
+            "source",
+            "address",
+        )
+        .iterator(chunk_size=10_000)
+    ]
+    contacts: dict[int, list[int]] = {}
+    for customer_id, pk in (
+        Contact.objects.filter(org_id=org_id)
+        .order_by("customer_id", "-is_primary", "pk")
+        .values_list("customer_id", "pk")
+        .iterator(chunk_size=20_000)
+    ):
+        contacts.setdefault(customer_id, []).append(pk)
+    owners = {c.owner_id for c in customers}
+    by_department: dict[int | None, list[int]] = {}
+    department = dict(
+        User.objects.filter(pk__in=owners).values_list("pk", "department_id").order_by("pk")
+    )
+    for pk in sorted(owners):
+        by_department.setdefault(department.get(pk), []).append(pk)
+    colleagues = {pk: by_department[department.get(pk)] for pk in owners}
+    return OpportunityWorld(org_id, pipeline_shapes(org_id), customers, contacts, colleagues)
+
+
+def _seconds(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+def _amount(rng: random.Random) -> Decimal:
+    """An expected amount in yuan with two decimals: log-normal around ¥150,000."""
+    value = min(max(rng.lognormvariate(math.log(150_000), 1.0), 2_000.0), 50_000_000.0)
+    return Decimal(f"{value:.2f}")
+
+
+def _probability_level(probability: int) -> str:
+    if probability >= 60:
+        return "very_high"
+    if probability >= 40:
+        return "high"
+    if probability >= 20:
+        return "medium"
+    return "low"
+
+
+@dataclass
+class _Draft:
+    """One opportunity being built, with its history and follow-ups (not saved yet)."""
+
+    opp: Opportunity
+    customer: OwnedCustomer
+    shape: PipelineShape
+    history: list[StageHistory]
+    end: datetime  # when it stopped being worked: now, or its closing moment
+    followups: list[FollowUp] = field(default_factory=list)
+    collaborators: list[int] = field(default_factory=list)
+
+
+def _status_plan(
+    world: OpportunityWorld, n: int, rng: random.Random
+) -> tuple[list[str], list[tuple[int, bool]]]:
+    """The status of each of the ``n`` opportunities (shuffled) and, in order, the customers of
+    the won ones with whether the deal is the customer's last won deal. Every customer that has
+    a last won deal gets it as an opportunity won at exactly that moment, so the customers'
+    ``last_won_at`` stays what it was (the pool's steady state does not move)."""
+    anchors = [i for i, c in enumerate(world.customers) if c.last_won_at is not None]
+    rng.shuffle(anchors)
+    anchors = anchors[:n]
+    won_share = STATUS_WEIGHTS[OpportunityStatus.WON] / sum(STATUS_WEIGHTS.values())
+    n_won = min(n, max(round(n * won_share), len(anchors))) if anchors else 0
+    won = [(i, True) for i in anchors]
+    won += [(i, False) for i in rng.choices(anchors, k=n_won - len(anchors))] if anchors else []
+    others = [k for k in STATUS_WEIGHTS if k != OpportunityStatus.WON]
+    statuses = [OpportunityStatus.WON.value] * n_won + [
+        str(s)
+        for s in rng.choices(others, weights=[STATUS_WEIGHTS[k] for k in others], k=n - n_won)
+    ]
+    rng.shuffle(statuses)
+    return statuses, won
+
+
+def _customer_weights(world: OpportunityWorld, rng: random.Random) -> list[float]:
+    """Cumulative weights of the owned customers: busy owners and A-grade customers have many
+    opportunities, a quarter of the customers none."""
+    activity = {pk: rng.lognormvariate(0, 0.6) for pk in sorted(world.colleagues)}
+    weights = [
+        0.0
+        if rng.random() < NO_OPPORTUNITY_SHARE
+        else activity[c.owner_id] * GRADE_WEIGHT.get(c.grade, 1.0) * rng.lognormvariate(0, 0.5)
+        for c in world.customers
+    ]
+    if not any(weights):
+        weights = [1.0] * len(world.customers)
+    return list(itertools.accumulate(weights))
+
+
+def _draft(
+    world: OpportunityWorld,
+    customer: OwnedCustomer,
+    status: str,
+    last_won: bool,
+    rng: random.Random,
+    now: datetime,
+) -> _Draft:
+    """An opportunity of ``customer`` with ``status``: timeline, stage path, amounts."""
+    shape = world.pipelines[0] if rng.random() < 0.7 else world.pipelines[-1]
+    floor = max(customer.created_at, now - timedelta(days=730))
+    closed: datetime | None = None
+    if status == OpportunityStatus.WON:
+        assert customer.last_won_at is not None
+        closed = (
+            customer.last_won_at
+            if last_won
+            else _between(
+                rng, max(floor, customer.last_won_at - timedelta(days=540)), customer.last_won_at
+            )
+        )
+        created = max(customer.created_at, closed - timedelta(days=rng.uniform(14, 240)))
+    elif status in (OpportunityStatus.LOST, OpportunityStatus.ABANDONED):
+        created = _between(rng, floor, max(floor, now - 10 * DAY))
+        closed = min(now - HOUR, created + timedelta(days=rng.uniform(7, 200)))
+    else:
+        age = timedelta(days=min(rng.expovariate(1 / 150), 720))
+        created = max(customer.created_at, now - age)
+    if closed is not None and closed <= created:
+        created = closed - HOUR
+    created = _seconds(created)
+    end = closed if closed is not None else now  # a last won deal keeps its exact moment
+    k = len(shape.open_stages)
+    if status == OpportunityStatus.WON:
+        current = rng.randint(k // 2, k - 1)
+        earlier = min(current, rng.choice([1, 2, 2, 3]))
+    elif status == OpportunityStatus.LOST:
+        current = bisect.bisect(shape.funnel, rng.random() * shape.funnel[-1])
+        earlier = min(current, rng.choice([1, 2, 2, 3]))
+    else:
+        current = bisect.bisect(shape.funnel, rng.random() * shape.funnel[-1])
+        earlier = min(current, rng.choice([2, 2, 3, 3, 4]))
+    path = [shape.open_stages[j] for j in sorted(rng.sample(range(current), earlier))]
+    path.append(shape.open_stages[current])
+    node_choices = shape.nodes.get(shape.open_stages[current].pk, [])
+    node = rng.choice(node_choices) if node_choices and rng.random() < 0.6 else None
+    closing: Stage | None = None
+    if status == OpportunityStatus.WON:
+        closing = shape.won
+    elif status == OpportunityStatus.LOST:
+        closing = shape.lost
+    # entry moments: the first at creation, the others in between, a closing stage at closing
+    open_rows = len(path)
+    between = sorted(_seconds(_between(rng, created, end)) for _ in range(open_rows - 1))
+    moments = [created, *between]
+    if closing is not None:
+        path.append(closing)
+        moments.append(end)
+    owner_id = customer.owner_id
+    if rng.random() < 0.08:
+        owner_id = rng.choice(world.colleagues[customer.owner_id])
+    contacts = world.contacts.get(customer.pk, [])
+    contact_id = (contacts[0] if rng.random() < 0.8 else rng.choice(contacts)) if contacts else None
+    abandoned_at = end if status == OpportunityStatus.ABANDONED else None
+    history = []
+    for j, (stage, entered) in enumerate(zip(path, moments, strict=True)):
+        last = j == len(path) - 1
+        history.append(
+            StageHistory(
+                org_id=world.org_id,
+                pipeline_id=shape.pipeline.pk,
+                stage_id=stage.pk,
+                node=node if j == open_rows - 1 else None,
+                contact_id=contact_id,
+                person_id=owner_id,
+                entered_at=entered,
+                left_at=moments[j + 1] if not last else abandoned_at,
+                created_at=entered,
+                updated_at=entered,
+            )
+        )
+    stage = path[-1]
+    open_stage = shape.open_stages[current]
+    if status == OpportunityStatus.WON:
+        probability = 100
+    elif status in (OpportunityStatus.LOST, OpportunityStatus.ABANDONED):
+        probability = 0
+    else:
+        probability = stage.default_probability
+    expected = _amount(rng)
+    opp = Opportunity(
+        org_id=world.org_id,
+        created_by_id=owner_id,
+        name=f"{customer.short_name or customer.name[:8]}{rng.choice(PROJECTS)}",
+        customer_id=customer.pk,
+        contact_id=contact_id,
+        pipeline_id=shape.pipeline.pk,
+        stage=stage,
+        node=node if closing is None else None,
+        stage_entered_at=moments[-1],
+        business_type=shape.pipeline.business_type,
+        source=customer.source,
+        owner_id=owner_id,
+        probability=probability,
+        probability_level=_probability_level(open_stage.default_probability),
+        feedback_cycle=rng.choices(FEEDBACK_CYCLES, weights=FEEDBACK_CYCLE_WEIGHTS)[0],
+        action_principle=rng.choices(ACTION_PRINCIPLES, weights=[15, 25, 35, 25])[0],
+        status=status,
+        is_key=rng.random() < 0.08,
+        expected_amount=expected,
+        expected_close_date=timezone.localdate(created + timedelta(days=rng.uniform(30, 270))),
+        created_at=created,
+        updated_at=created,
+    )
+    if closed is not None:
+        opp.closed_at = end
+        opp.actual_close_date = timezone.localdate(end)
+        if status == OpportunityStatus.WON:
+            factor = Decimal(rng.choice(["0.85", "0.9", "0.95", "1", "1", "1.05"]))
+            opp.actual_amount = (expected * factor).quantize(Decimal("0.01"))
+        else:
+            opp.loss_reason = rng.choice(LOSS_REASONS)
+            opp.loss_note = rng.choice(LOSS_NOTES)
+    draft = _Draft(opp, customer, shape, history, end)
+    if rng.random() < 0.04:
+        others = [pk for pk in world.colleagues[customer.owner_id] if pk != owner_id]
+        draft.collaborators = rng.sample(others, min(len(others), rng.choice([1, 1, 2])))
+    return draft
+
+
+YEAR = timedelta(days=365)
+WEEK = timedelta(days=7)
+
+
+def _worked(draft: _Draft, now: datetime) -> tuple[datetime, datetime] | None:
+    """The part of the last year during which the opportunity was worked (None: none)."""
+    start = max(draft.opp.created_at, now - YEAR)
+    if not draft.customer.may_follow_up:
+        return None
+    return (start, draft.end) if draft.end - start > HOUR else None
+
+
+def _followup_moments(
+    drafts: list[_Draft],
+    wanted: int,
+    status_weight: dict[str, float],
+    rng: random.Random,
+    now: datetime,
+) -> list[list[datetime]]:
+    """``wanted`` follow-up moments over the drafts, at a constant rate over the last year
+    (as many follow-ups a year ago as last week, like a team in its steady state): each moment
+    is drawn uniformly over the year, then given to one of the opportunities being worked in
+    that week (by status weight), at a moment of that week when it was worked."""
+    moments: list[list[datetime]] = [[] for _ in drafts]
+    start = now - YEAR
+    weeks = math.ceil(YEAR / WEEK)
+    active: list[list[int]] = [[] for _ in range(weeks)]
+    spans: dict[int, tuple[datetime, datetime]] = {}
+    for j, d in enumerate(drafts):
+        span = _worked(d, now)
+        if span is None:
+            continue
+        spans[j] = span
+        first = int((span[0] - start) / WEEK)
+        last = min(weeks - 1, int((span[1] - start) / WEEK))
+        for w in range(first, last + 1):
+            active[w].append(j)
+    if not spans:
+        return moments
+    heaviest = max(status_weight.values())
+    placed = 0
+    while placed < wanted:
+        moment = start + YEAR * rng.random()
+        w = min(weeks - 1, int((moment - start) / WEEK))
+        if not active[w]:
+            continue
+        j = rng.choice(active[w])
+        if rng.random() * heaviest > status_weight[drafts[j].opp.status]:
+            continue
+        lo, hi = spans[j]
+        if not lo <= moment <= hi:  # worked that week, but not at that moment of it
+            lo, hi = max(lo, start + w * WEEK), min(hi, start + (w + 1) * WEEK, now)
+            if hi <= lo:
+                continue
+            moment = _between(rng, lo, hi)
+        moments[j].append(_seconds(moment))
+        placed += 1
+    return moments
+
+
+def _stage_at(draft: _Draft, moment: datetime) -> StageHistory:
+    entered = [h.entered_at for h in draft.history]
+    return draft.history[max(0, bisect.bisect_right(entered, moment) - 1)]
+
+
+def _latitude_longitude(rng: random.Random) -> tuple[Decimal, Decimal]:
+    return (
+        Decimal(f"{rng.uniform(22.0, 40.0):.6f}"),
+        Decimal(f"{rng.uniform(104.0, 121.5):.6f}"),
+    )
+
+
+def _followup(
+    draft: _Draft | None,
+    customer: OwnedCustomer,
+    owner_id: int,
+    world: OpportunityWorld,
+    moment: datetime,
+    rng: random.Random,
+    now: datetime,
+    *,
+    latest: bool,
+) -> FollowUp:
+    method = rng.choices(list(METHOD_WEIGHTS), weights=list(METHOD_WEIGHTS.values()))[0]
+    content, next_content = rng.choice(FOLLOWUP_TEXTS[method])
+    is_open = draft is not None and draft.opp.status in OPEN_STATUSES
+    next_at = None
+    if (latest and is_open and rng.random() < 0.6) or (not latest and rng.random() < 0.3):
+        next_at = _seconds(moment + timedelta(hours=rng.randint(20, 14 * 24)))
+    contacts = world.contacts.get(customer.pk, [])
+    history = _stage_at(draft, moment) if draft is not None else None
+    colleagues = world.colleagues[customer.owner_id]
+    collaborator = rng.choice(colleagues) if rng.random() < 0.05 else None
+    visit = method == Method.VISIT
+    latitude, longitude = _latitude_longitude(rng) if visit and rng.random() < 0.5 else (None, None)
+    written = min(now, moment + timedelta(minutes=rng.randint(0, 120)))
+    return FollowUp(
+        org_id=world.org_id,
+        created_by_id=owner_id,
+        customer_id=customer.pk,
+        opportunity_id=None,
+        contact_id=rng.choice(contacts) if contacts and rng.random() < 0.9 else None,
+        stage_id=history.stage_id if history else None,
+        node_id=history.node_id if history else None,
+        owner_id=owner_id,
+        method=method,
+        content=content,
+        happened_at=moment,
+        next_at=next_at,
+        next_content=next_content if next_at else "",
+        collaborator_id=collaborator if collaborator != owner_id else None,
+        location=customer.address if visit else "",
+        latitude=latitude,
+        longitude=longitude,
+        created_at=written,
+        updated_at=written,
+    )
+
+
+def _add_followups(
+    draft: _Draft,
+    moments: list[datetime],
+    world: OpportunityWorld,
+    rng: random.Random,
+    now: datetime,
+) -> None:
+    """Follow-ups at ``moments``, then the opportunity's last/next follow-up blocks from the
+    latest one and its deadlines as ``derive_deadlines`` sets them."""
+    opp = draft.opp
+    for j, moment in enumerate(sorted(moments, reverse=True)):
+        draft.followups.append(
+            _followup(draft, draft.customer, opp.owner_id, world, moment, rng, now, latest=j == 0)
+        )
+    if draft.followups:
+        last = draft.followups[0]
+        opp.last_followup_at = last.happened_at
+        opp.last_followup_contact_id = last.contact_id
+        opp.last_followup_by_id = last.owner_id
+        opp.last_followup_content = last.content
+        opp.next_followup_at = last.next_at
+        opp.next_followup_collaborator_id = last.collaborator_id
+        opp.next_followup_content = last.next_content
+    derive_deadlines(opp, opp.stage)
+    if opp.stall_due_at is not None and opp.stall_due_at < now:
+        # steady state: the 30-minute stalled job has already flagged it
+        opp.stall_notified_at = min(now, opp.stall_due_at + timedelta(minutes=rng.randint(1, 30)))
+    touched = max([opp.stage_entered_at, *(f.created_at for f in draft.followups[:1])])
+    opp.updated_at = min(now, touched + timedelta(minutes=rng.randint(0, 600)))
+
+
+def _visit_plan(
+    status: str, draft: _Draft, world: OpportunityWorld, rng: random.Random, now: datetime
+) -> VisitPlan:
+    """A visit plan of the opportunity with ``status``: done (with one of its visit follow-ups,
+    which recorded it), planned (from a day ago to two weeks ahead: older ones were marked
+    missed by the hourly job), missed or cancelled (over its last year)."""
+    opp = draft.opp
+    followup = None
+    if status == PlanStatus.DONE:
+        followup = rng.choice([f for f in draft.followups if f.method == Method.VISIT])
+        planned = followup.happened_at - timedelta(hours=rng.randint(0, 3))
+    elif status == PlanStatus.PLANNED:
+        planned = now + timedelta(hours=rng.uniform(-20, 14 * 24))
+    else:
+        planned = _between(rng, max(opp.created_at, now - timedelta(days=365)), draft.end - DAY)
+    planned = planned.replace(minute=0, second=0, microsecond=0)
+    contacts = world.contacts.get(draft.customer.pk, [])
+    written = min(now, max(opp.created_at, planned - timedelta(days=rng.uniform(0.5, 7))))
+    return VisitPlan(
+        org_id=world.org_id,
+        created_by_id=opp.owner_id,
+        owner_id=opp.owner_id,
+        customer_id=opp.customer_id,
+        opportunity_id=opp.pk,
+        contact_id=contacts[0] if contacts else None,
+        method=Method.VISIT if rng.random() < 0.85 else Method.MEETING,
+        planned_at=planned,
+        purpose=rng.choice(PLAN_PURPOSES),
+        status=status,
+        followup_id=followup.pk if followup else None,
+        done_at=followup.happened_at if followup else None,
+        created_at=written,
+        updated_at=min(now, followup.happened_at) if followup else written,
+    )
+
+
+def _visit_plans(
+    drafts: list[_Draft], n: int, world: OpportunityWorld, rng: random.Random, now: datetime
+) -> list[VisitPlan]:
+    """``n`` visit plans over the batch: ≈ 45 % done, 25 % planned, 22 % missed, 8 % cancelled
+    (fewer when the batch has no opportunity a kind fits)."""
+    visited = [d for d in drafts if any(f.method == Method.VISIT for f in d.followups)]
+    working = [d for d in drafts if d.opp.status in OPEN_STATUSES]
+    past = [d for d in drafts if d.end - max(d.opp.created_at, now - timedelta(days=365)) > 2 * DAY]
+    plans = []
+    for _ in range(n):
+        roll = rng.random()
+        if roll < 0.45 and visited:
+            plans.append(_visit_plan(PlanStatus.DONE, rng.choice(visited), world, rng, now))
+        elif roll < 0.70 and working:
+            plans.append(_visit_plan(PlanStatus.PLANNED, rng.choice(working), world, rng, now))
+        elif past:
+            status = PlanStatus.MISSED if roll < 0.92 else PlanStatus.CANCELLED
+            plans.append(_visit_plan(status, rng.choice(past), world, rng, now))
+    return plans
+
+
+def _share(total: int, start: int, end: int, n: int) -> int:
+    """The part of ``total`` that falls on items [start, end) of ``n``: exact over all batches."""
+    return round(total * end / n) - round(total * start / n)
+
+
+def build_opportunities(
+    org_id: int,
+    sizes: Sizes,
+    rng: random.Random,
+    now: datetime,
+    counter: Counter,
+    *,
+    batch: int = 2_000,
+    log: Log = print,
+) -> None:
+    """``sizes.opportunities`` opportunities of the organisation's owned customers (skewed: busy
+    owners and A-grade customers have many, a quarter of the customers none), owned by the
+    customer's owner (a colleague of the same department for 8 %), in the default pipeline
+    (70 %) or the other template; status ≈ 70 % continue, 5 % paused, 12 % won, 10 % lost, 3 %
+    abandoned. Each has its stage history (≈ 3 rows; the last row open unless abandoned),
+    follow-ups (``sizes.followups`` in all, a tenth of them about the customer only, over the
+    last year) that set its last/next follow-up blocks, its deadlines as ``derive_deadlines``
+    sets them, and ``sizes.visit_plans`` visit plans are spread over them."""
+    n = sizes.opportunities
+    if n <= 0:
+        return
+    world = load_world(org_id)
+    if not world.customers:
+        raise RuntimeError(f"organisation {org_id} has no owned customer")
+    cumulative = _customer_weights(world, rng)
+    statuses, won = _status_plan(world, n, rng)
+    won_iter = iter(won)
+    total_weight = cumulative[-1]
+    opp_followups = round(sizes.followups * (1 - CUSTOMER_ONLY_FOLLOWUPS))
+    customer_followups = sizes.followups - opp_followups
+    collab_through = Opportunity.collaborators.through
+    status_weight: dict[str, float] = {
+        OpportunityStatus.CONTINUE: 1.2,
+        OpportunityStatus.PAUSE: 1.0,
+        OpportunityStatus.WON: 1.3,
+        OpportunityStatus.LOST: 0.8,
+        OpportunityStatus.ABANDONED: 0.5,
+    }
+    started = time.perf_counter()
+    with explicit_timestamps(Opportunity, StageHistory, FollowUp, VisitPlan):
+        for start in range(0, n, batch):
+            end = min(start + batch, n)
+            drafts: list[_Draft] = []
+            for i in range(start, end):
+                status = statuses[i]
+                if status == OpportunityStatus.WON:
+                    index, last_won = next(won_iter)
+                else:
+                    index = bisect.bisect(cumulative, rng.random() * total_weight)
+                    index, last_won = min(index, len(world.customers) - 1), False
+                drafts.append(_draft(world, world.customers[index], status, last_won, rng, now))
+            # follow-ups of this batch's share, at a constant rate over the last year
+            moments = _followup_moments(
+                drafts, _share(opp_followups, start, end, n), status_weight, rng, now
+            )
+            for d, when in zip(drafts, moments, strict=True):
+                _add_followups(d, when, world, rng, now)
+            Opportunity.objects.bulk_create([d.opp for d in drafts])
+            history: list[StageHistory] = []
+            followups: list[FollowUp] = []
+            links = []
+            for d in drafts:
+                for h in d.history:
+                    h.opportunity_id = d.opp.pk
+                history += d.history
+                for f in d.followups:
+                    f.opportunity_id = d.opp.pk
+                followups += d.followups
+                links += [
+                    collab_through(opportunity_id=d.opp.pk, user_id=pk) for pk in d.collaborators
+                ]
+            followed = [d.customer for d in drafts if d.customer.may_follow_up]
+            for _ in range(_share(customer_followups, start, end, n) if followed else 0):
+                customer = rng.choice(followed)
+                lo = max(customer.created_at, now - timedelta(days=365))
+                moment = _seconds(_between(rng, lo, now))
+                followups.append(
+                    _followup(
+                        None, customer, customer.owner_id, world, moment, rng, now, latest=False
+                    )
+                )
+            StageHistory.objects.bulk_create(history)
+            FollowUp.objects.bulk_create(followups)
+            collab_through.objects.bulk_create(links)
+            plans = _visit_plans(drafts, _share(sizes.visit_plans, start, end, n), world, rng, now)
+            VisitPlan.objects.bulk_create(plans)
+            counter.add(Opportunity._meta.db_table, len(drafts))
+            counter.add(StageHistory._meta.db_table, len(history))
+            counter.add(FollowUp._meta.db_table, len(followups))
+            counter.add(collab_through._meta.db_table, len(links))
+            counter.add(VisitPlan._meta.db_table, len(plans))
+            if end % 100_000 < batch or end == n:
+                elapsed = time.perf_counter() - started
+                log(
+                    f"  org {org_id}: {end:,} opportunities "
+                    f"({end / elapsed:,.0f} opportunities/s, {counter.total:,} rows so far)"
+                )
+
+
+def refresh_customers(org_id: int) -> int:
+    """One set-based UPDATE: every customer's open-opportunity count and last won deal exactly
+    as ``refresh_customer`` computes them, and its last follow-up moved up to its latest
+    follow-up (never back: the pool's steady state does not move)."""
+    opps = Opportunity.objects.filter(customer_id=OuterRef("pk")).order_by().values("customer_id")
+    open_count = opps.filter(status__in=OPEN_STATUSES).annotate(n=Count("pk")).values("n")
+    last_won = opps.filter(status=OpportunityStatus.WON).annotate(m=Max("closed_at")).values("m")
+    last_followup = (
+        FollowUp.objects.filter(customer_id=OuterRef("pk"))
+        .order_by()
+        .values("customer_id")
+        .annotate(m=Max("happened_at"))
+        .values("m")
+    )
+    latest = Subquery(last_followup)
+    return Customer.objects.filter(org_id=org_id).update(
+        open_opportunities=Coalesce(Subquery(open_count), Value(0)),
+        last_won_at=Subquery(last_won),
+        last_followup_at=Greatest(
+            Coalesce(F("last_followup_at"), latest), Coalesce(latest, F("last_followup_at"))
+        ),
+    )
+
+
 # --- The database ---------------------------------------------------------------------------------
 def _maintenance_connection() -> Any:
     import psycopg
@@ -735,13 +1501,21 @@ def current_dataset() -> dict[str, Any] | None:
     return marker if marker.get("complete") else None
 
 
-def _analyze() -> None:
+def _analyze(tables: list[str] | None = None) -> None:
+    """VACUUM ANALYZE the database (``tables`` only: ANALYZE them)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE")
+            cursor.execute(f"ANALYZE {', '.join(tables)}" if tables else "VACUUM ANALYZE")
 
 
 VOLUME_TABLES = ["customers_customer", "customers_contact", "core_event", "leads_lead"]
+OPPORTUNITY_TABLES = [
+    Opportunity._meta.db_table,
+    Opportunity.collaborators.through._meta.db_table,
+    StageHistory._meta.db_table,
+    FollowUp._meta.db_table,
+    VisitPlan._meta.db_table,
+]
 
 
 @contextmanager
@@ -840,7 +1614,8 @@ def generate(
     analyze_seconds = time.perf_counter() - t0
     total_seconds = time.perf_counter() - started
     report = {
-        "sizes": sizes.as_dict(),
+        # the opportunities are not there yet (generate_opportunities adds them and their sizes)
+        "sizes": {**sizes.as_dict(), **dict.fromkeys(OPPORTUNITY_KEYS, 0)},
         "scale": scale,
         "generated_at": now.isoformat(),
         "rows": counter.rows,
@@ -866,8 +1641,124 @@ def generate(
     return report
 
 
+def _build_opportunities_of(org_id: int, log: Log = print) -> dict[str, int]:
+    """Build the opportunities of one organisation (in a worker process on PostgreSQL)."""
+    sizes: Sizes = _SHARED["sizes"]
+    now: datetime = _SHARED["opportunities_now"]
+    counter = Counter()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO off")  # this session only: bulk load
+    index = _SHARED["org_index"][org_id]
+    rng = random.Random(sizes.seed * 1_000 + index)
+    log(f"Organisation {index}: {sizes.opportunities:,} opportunities")
+    build_opportunities(org_id, sizes, rng, now, counter, log=log)
+    connection.close()
+    return counter.rows
+
+
+def _opportunities_in_worker(org_id: int) -> dict[str, int]:
+    return _build_opportunities_of(org_id, log=lambda text: print(text, flush=True))
+
+
+def _clear_opportunities() -> None:
+    """Remove the opportunities' part of a data set (to build it again at other sizes)."""
+    if connection.vendor == "postgresql":
+        _bench_db_name()  # never on another database
+        tables = [*OPPORTUNITY_TABLES, Reminder._meta.db_table]
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+    else:
+        for model in (Reminder, VisitPlan, FollowUp, StageHistory, Opportunity):
+            model.objects.all().delete()
+
+
+def bench_orgs() -> list[Organization]:
+    """The generated organisations, in the order of their index."""
+    orgs = Organization.objects.filter(**{f"settings__{MARKER}__index__gte": 1})
+    return sorted(orgs, key=lambda o: o.settings[MARKER]["index"])
+
+
+def generate_opportunities(sizes: Sizes, *, workers: int = 2, log: Log = print) -> dict[str, Any]:
+    """Add the opportunities' part of ``sizes`` to the organisations already generated: one
+    process per organisation (up to ``workers``), secondary indexes deferred, then one
+    set-based UPDATE of the customers per organisation and VACUUM ANALYZE. The report goes into
+    each organisation's data-set marker, whose sizes then say what the database holds."""
+    orgs = bench_orgs()
+    if not orgs:
+        raise RuntimeError("no generated organisation to add opportunities to")
+    started = time.perf_counter()
+    now = timezone.now().replace(microsecond=0)
+    if Opportunity.objects.exists():
+        log("Removing the opportunities of another size …")
+        _clear_opportunities()
+    _SHARED.update(
+        sizes=sizes,
+        opportunities_now=now,
+        org_index={o.pk: o.settings[MARKER]["index"] for o in orgs},
+    )
+    counter = Counter()
+    ids = [o.pk for o in orgs]
+    t0 = time.perf_counter()
+    with deferred_indexes(OPPORTUNITY_TABLES, log=log):
+        if workers > 1 and len(ids) > 1 and connection.vendor == "postgresql":
+            connections.close_all()  # each process opens its own
+            with get_context("fork").Pool(min(workers, len(ids))) as pool:
+                built = pool.map(_opportunities_in_worker, ids, chunksize=1)
+        else:
+            built = [_build_opportunities_of(pk, log=log) for pk in ids]
+    load_seconds = time.perf_counter() - t0
+    for rows in built:
+        for table, n in rows.items():
+            counter.add(table, n)
+    t0 = time.perf_counter()
+    _analyze(OPPORTUNITY_TABLES)  # plans of the UPDATE below need the new tables' statistics
+    for pk in ids:
+        refresh_customers(pk)
+    refresh_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _analyze()
+    analyze_seconds = time.perf_counter() - t0
+    total_seconds = time.perf_counter() - started
+    report = {
+        "generated_at": now.isoformat(),
+        "rows": counter.rows,
+        "rows_total": counter.total,
+        "seconds": round(total_seconds, 1),
+        "load_seconds": round(load_seconds, 1),
+        "refresh_customers_seconds": round(refresh_seconds, 1),
+        "analyze_seconds": round(analyze_seconds, 1),
+        "rows_per_second": round(counter.total / max(load_seconds, 1e-9)),
+        "opportunities_per_second": round(sizes.opportunities * len(ids) / max(load_seconds, 1e-9)),
+    }
+    dataset: dict[str, Any] = {}
+    for org in orgs:
+        org.refresh_from_db(fields=["settings"])
+        marker = dict(org.settings[MARKER])
+        # the customers' rows stay as they were; the opportunities' are in their own report
+        rows = {k: v for k, v in marker.get("rows", {}).items() if k not in OPPORTUNITY_TABLES}
+        marker.update(sizes=sizes.as_dict(), rows=rows, opportunities=report)
+        marker["rows_total"] = sum(rows.values())
+        org.settings = {**org.settings, MARKER: marker}
+        org.save(update_fields=["settings"])
+        dataset = marker
+    log(
+        f"Opportunities done: {counter.total:,} rows in {total_seconds:.0f} s: load "
+        f"{load_seconds:.0f} s ({report['rows_per_second']:,} rows/s, "
+        f"{report['opportunities_per_second']:,} opportunities/s with their history, follow-ups "
+        f"and plans, indexes included), customers refreshed in {refresh_seconds:.0f} s, "
+        f"VACUUM ANALYZE {analyze_seconds:.0f} s"
+    )
+    return dataset
+
+
 def matches(dataset: dict[str, Any] | None, sizes: Sizes) -> bool:
     return bool(dataset) and dataset.get("sizes") == sizes.as_dict()  # type: ignore[union-attr]
+
+
+def customers_match(dataset: dict[str, Any] | None, sizes: Sizes) -> bool:
+    """The data set holds the customers of ``sizes`` (whatever its opportunities)."""
+    return bool(dataset) and _customer_part(dataset.get("sizes", {})) == sizes.customer_part()  # type: ignore[union-attr]
 
 
 def prepare(sizes: Sizes, *, scale: str, reset: bool, if_needed: bool, log: Log = print) -> dict:
@@ -879,6 +1770,13 @@ def prepare(sizes: Sizes, *, scale: str, reset: bool, if_needed: bool, log: Log 
         if matches(dataset, sizes):
             log(f"Data set present ({scale}, generated {dataset['generated_at']}): reusing it.")
             return dataset
+        if customers_match(dataset, sizes):
+            log(
+                f"Customers present (generated {dataset['generated_at']}): adding "
+                f"{sizes.opportunities:,} opportunities per organisation."
+            )
+            call_command("migrate", verbosity=0, interactive=False)  # tables of newer modules
+            return generate_opportunities(sizes, log=log)
         if not if_needed:
             raise SystemExit(
                 "crm_bench holds a data set of other sizes: pass --reset to rebuild it."
@@ -886,7 +1784,10 @@ def prepare(sizes: Sizes, *, scale: str, reset: bool, if_needed: bool, log: Log 
     log(f"Creating database {_bench_db_name()} …")
     create_database(drop=True)
     call_command("migrate", verbosity=0, interactive=False)
-    return generate(sizes, scale=scale, log=log)
+    report = generate(sizes, scale=scale, log=log)
+    if sizes.opportunities > 0:
+        return generate_opportunities(sizes, log=log)
+    return report
 
 
 def sizes_from_args(args: argparse.Namespace) -> tuple[Sizes, str]:
@@ -900,6 +1801,9 @@ def sizes_from_args(args: argparse.Namespace) -> tuple[Sizes, str]:
             "users": args.users,
             "orgs": args.orgs,
             "seed": args.seed,
+            "opportunities": args.opportunities,
+            "followups": args.followups,
+            "visit_plans": args.visit_plans,
         }.items()
         if v is not None
     }
@@ -909,13 +1813,22 @@ def sizes_from_args(args: argparse.Namespace) -> tuple[Sizes, str]:
 
 
 def add_size_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--small", action="store_true", help="20,000 customers, 10,000 leads")
+    parser.add_argument(
+        "--small",
+        action="store_true",
+        help="20,000 customers, 10,000 leads, 50,000 opportunities, 150,000 follow-ups",
+    )
     parser.add_argument("--org-customers", type=int, help="customers per organisation (300,000)")
     parser.add_argument("--leads", type=int, help="leads per organisation (100,000)")
     parser.add_argument("--departments", type=int, help="departments per organisation (50)")
     parser.add_argument("--users", type=int, help="users per organisation (500)")
     parser.add_argument("--orgs", type=int, help="organisations of the same shape (2)")
     parser.add_argument("--seed", type=int, help="random seed (8)")
+    parser.add_argument(
+        "--opportunities", type=int, help="opportunities per organisation (1,000,000; 0: none)"
+    )
+    parser.add_argument("--followups", type=int, help="follow-ups per organisation (3,000,000)")
+    parser.add_argument("--visit-plans", type=int, help="visit plans per organisation (100,000)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,16 +6,20 @@
 Every read scenario runs as three actors whose data scopes differ: a rep (SELF), the manager of
 a division (DEPT_TREE: the division and its teams) and the director (ALL). Pages and API calls
 go through ``django.test.Client`` in-process (session login for pages, a bearer token for the
-API), so the time is the server's wall time without a network. After 3 warm-up runs each is
-timed ``--repeat`` times; one more run captures its SQL, which is then re-run directly with
-psycopg on a separate connection as many times: the floor. Results go to
-``bench/results/<date>-<scale>.json`` and into docs/benchmarks.md.
+API), so the time is the server's wall time without a network; a few reads are service calls
+(the saved-query counts), timed the same way with the person loaded fresh for each call. After
+3 warm-up runs each is timed ``--repeat`` times; one more run captures its SQL, which is then
+re-run directly with psycopg on a separate connection as many times: the floor. The jobs (pool
+sweep, reminders, stalled detection) run over a whole organisation with a realistic number of
+due items and are undone afterwards. Results go to ``bench/results/<date>-<scale>.json`` and
+into docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import sys
@@ -33,7 +37,7 @@ ensure_django()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.db.models import F, Max, OuterRef, Subquery  # noqa: E402
+from django.db.models import Count, F, Max, OuterRef, Subquery  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -46,12 +50,18 @@ from bench.measure import (  # noqa: E402
     run_floor,
     time_calls,
 )
+from crm.activities import reminders  # noqa: E402
+from crm.activities.models import Reminder  # noqa: E402
 from crm.core.models import Event, Notification  # noqa: E402
 from crm.customers import pool_services  # noqa: E402
 from crm.customers.models import Contact, Customer, OwnershipMove, PublicPool  # noqa: E402
 from crm.org import services as org_services  # noqa: E402
 from crm.org.models import ApiToken, Department, Organization, User  # noqa: E402
 from crm.org.permissions import BuiltinRole  # noqa: E402
+from crm.pipeline import opportunities as opportunity_services  # noqa: E402
+from crm.pipeline import queries  # noqa: E402
+from crm.pipeline.choices import OpportunityStatus  # noqa: E402
+from crm.pipeline.models import Opportunity  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -75,7 +85,9 @@ class Actor:
 @dataclass(frozen=True)
 class Context:
     """What the scenarios ask for: a customer all three actors may see (the rep's own), the
-    search terms taken from it, the default public pool."""
+    search terms taken from it, the default public pool; with opportunities, one the rep is
+    working on (continue, followed up lately, of a customer the rep owns), its stage and its
+    customer (whose 360 page then has opportunities and follow-ups to show)."""
 
     org_id: int
     customer_id: int
@@ -83,6 +95,9 @@ class Context:
     name_fragment: str
     pinyin_prefix: str
     phone_fragment: str
+    opportunity_id: int | None = None
+    stage_id: int | None = None
+    busy_customer_id: int | None = None
 
 
 def find_actors(org: Organization) -> dict[str, User]:
@@ -100,7 +115,7 @@ def find_actors(org: Organization) -> dict[str, User]:
     missing = [k for k, u in found.items() if u is None]
     if missing:
         raise RuntimeError(f"the data set has no {', '.join(missing)} in {org}")
-    return found  # type: ignore[return-value]
+    return found
 
 
 SCOPES = {"rep": "SELF", "manager": "DEPT_TREE", "director": "ALL"}
@@ -134,6 +149,17 @@ def build_context(org: Organization, rep: User) -> Context:
     contact = Contact.objects.filter(customer=customer).exclude(mobile_digits="").first()
     pool = PublicPool.objects.filter(org=org, is_default=True).first()
     assert contact is not None and pool is not None
+    opportunity = (
+        Opportunity.objects.filter(
+            org=org,
+            owner=rep,
+            customer__owner=rep,
+            status=OpportunityStatus.CONTINUE,
+            last_followup_at__isnull=False,
+        )
+        .order_by("-last_followup_at", "pk")
+        .first()
+    )
     return Context(
         org_id=org.pk,
         customer_id=customer.pk,
@@ -141,6 +167,9 @@ def build_context(org: Organization, rep: User) -> Context:
         name_fragment=brand_of(customer.name),
         pinyin_prefix=customer.name_initials[:4],
         phone_fragment=contact.mobile_digits[-4:],
+        opportunity_id=opportunity.pk if opportunity else None,
+        stage_id=opportunity.stage_id if opportunity else None,
+        busy_customer_id=opportunity.customer_id if opportunity else None,
     )
 
 
@@ -148,21 +177,44 @@ def build_context(org: Organization, rep: User) -> Context:
 UrlFor = Callable[[Context, int], str]
 
 
+Call = Callable[[User, Context], Any]
+
+
 @dataclass(frozen=True)
 class Scenario:
-    """A read: a page or an API call, its issue-8 targets, and whether it takes a page size."""
+    """A read: a page, an API call or a service call, its issue-8 targets, whether it takes a
+    page size (and the two sizes whose query counts must be equal), whether it needs the
+    opportunities' data."""
 
     key: str
     label: str
-    kind: str  # "page" or "api"
+    kind: str  # "page", "api" or "call"
     path: UrlFor
     target_ms: float | None
     target_ratio: float | None = 3.0
     sized: bool = False
+    sizes: tuple[int, int] = (10, 100)
+    opportunities: bool = False
+    call: Call | None = None
 
 
 def _customers_api(query: str = "") -> UrlFor:
     return lambda ctx, size: f"/api/v1/customers/customers?page_size={size}{query and '&' + query}"
+
+
+def _opportunities_api(query: str = "") -> UrlFor:
+    return lambda ctx, size: f"/api/v1/opportunities/?page_size={size}{query and '&' + query}"
+
+
+def _counts(user: User, ctx: Context) -> dict[str, Any]:
+    """What the list page's sidebar shows: the four built-in counts and overdue per rep."""
+    counts = queries.builtin_counts(user)
+    by_rep = queries.overdue_by_rep(user)
+    return {**counts, "reps_overdue": len(by_rep), "top_rep_overdue": by_rep[0][1] if by_rep else 0}
+
+
+def _no_url(ctx: Context, size: int) -> str:
+    return ""
 
 
 READS: list[Scenario] = [
@@ -188,6 +240,27 @@ READS: list[Scenario] = [
              lambda ctx, size: f"/customers/pools/{ctx.pool_id}/", 30),
     Scenario("leads_api", "Lead list API", "api",
              lambda ctx, size: f"/api/v1/leads/leads?page_size={size}", 30, sized=True),
+    # opportunities and follow-ups
+    Scenario("opp_counts", "Opportunity built-in counts + overdue by rep (service)", "call",
+             _no_url, 30, opportunities=True, call=_counts),
+    Scenario("opp_list_api", "Opportunity list API (default sort)", "api",
+             _opportunities_api(), 30, sized=True, opportunities=True),
+    Scenario("opp_list_api_filtered", "Opportunity list API (status + stage)", "api",
+             lambda ctx, size: _opportunities_api(f"status=continue&stage_id={ctx.stage_id}")(
+                 ctx, size), 30, sized=True, opportunities=True),
+    Scenario("opp_list_api_amount", "Opportunity list API (by expected amount)", "api",
+             _opportunities_api("sort=-expected_amount"), 30, sized=True, opportunities=True),
+    Scenario("opp_list_page", "Opportunity list page", "page",
+             lambda ctx, size: f"/opportunities/?size={size}", 30, sized=True, sizes=(20, 100),
+             opportunities=True),
+    Scenario("opp_board", "Opportunity board page", "page",
+             lambda ctx, size: "/opportunities/board/", 30, opportunities=True),
+    Scenario("opp_detail", "Opportunity page", "page",
+             lambda ctx, size: f"/opportunities/{ctx.opportunity_id}/", 80, target_ratio=None,
+             opportunities=True),
+    Scenario("detail_360_opps", "Customer 360 page (with opportunities)", "page",
+             lambda ctx, size: f"/customers/{ctx.busy_customer_id}/", 80, target_ratio=None,
+             opportunities=True),
 ]  # fmt: skip
 
 
@@ -204,6 +277,41 @@ def _count_of(response: Any) -> int | None:
     return None
 
 
+def fresh_user(actor: Actor) -> User:
+    """The actor as a request loads them (nothing of an earlier call cached on the object)."""
+    return User.objects.select_related("org", "department").get(pk=actor.user.pk)
+
+
+def measure_call(
+    scenario: Scenario,
+    actor: Actor,
+    ctx: Context,
+    *,
+    repeat: int,
+    warmup: int,
+    floor_conn: Any,
+    rollback: bool = True,
+) -> dict[str, Any]:
+    """Time a service call as one actor (the person loaded fresh before each call, untimed),
+    capture its SQL, time the floor; one result row whose ``result`` is what the call said."""
+    assert scenario.call is not None
+    samples = []
+    for n in range(warmup + repeat):
+        user = fresh_user(actor)
+        started = time.perf_counter()
+        scenario.call(user, ctx)
+        if n >= warmup:
+            samples.append((time.perf_counter() - started) * 1000.0)
+    user = fresh_user(actor)
+    with CaptureQueriesContext(connection) as captured:
+        result = scenario.call(user, ctx)
+    statements = [q["sql"] for q in captured.captured_queries]
+    floor = run_floor(floor_conn, statements, repeat=repeat, rollback=rollback)
+    row = _read_row(scenario, actor, "", Timing(samples), floor, len(statements), None)
+    row["result"] = result
+    return row
+
+
 def measure_read(
     scenario: Scenario,
     actor: Actor,
@@ -215,6 +323,16 @@ def measure_read(
     rollback: bool = True,
 ) -> dict[str, Any]:
     """Time one read as one actor, capture its SQL, time the floor; one result row."""
+    if scenario.kind == "call":
+        return measure_call(
+            scenario,
+            actor,
+            ctx,
+            repeat=repeat,
+            warmup=warmup,
+            floor_conn=floor_conn,
+            rollback=rollback,
+        )
     client = actor.api if scenario.kind == "api" else actor.page
     url = scenario.path(ctx, 50)
     timing = time_calls(lambda: client.get(url), repeat=repeat, warmup=warmup, check=_ok)
@@ -259,21 +377,38 @@ def _read_row(
     }
 
 
+def _failed_row(scenario: Scenario, actor: Actor, exc: Exception) -> dict[str, Any]:
+    """The result row of a read that could not be measured (it answered an error)."""
+    return {
+        "scenario": scenario.key,
+        "label": scenario.label,
+        "actor": actor.key,
+        "scope": actor.scope,
+        "error": f"{type(exc).__name__}: {exc}"[:300],
+    }
+
+
 def query_budget(scenario: Scenario, actor: Actor, ctx: Context) -> dict[str, Any]:
-    """Queries of one request at page size 10 and at 100: they must be equal and ≤ 15."""
+    """Queries of one request at a small and a large page size (10 and 100; the list page
+    offers 20 and 100): they must be equal and ≤ 15. Each size is requested twice and the
+    fewer counts: bookkeeping writes that happen at most once a minute (an API token's last
+    use) must not pass for a page-size effect."""
     client = actor.api if scenario.kind == "api" else actor.page
-    counts = {}
-    for size in (10, 100):
+    small, large = scenario.sizes
+    counts: dict[int, int] = {}
+    for size in (small, large, small, large):
         with CaptureQueriesContext(connection) as captured:
             response = client.get(scenario.path(ctx, size))
         _ok(response)
-        counts[size] = len(captured.captured_queries)
+        counts[size] = min(counts.get(size, QUERY_BUDGET * 100), len(captured.captured_queries))
     return {
         "scenario": scenario.key,
         "actor": actor.key,
-        "queries_page_10": counts[10],
-        "queries_page_100": counts[100],
-        "equal": counts[10] == counts[100],
+        "small_size": small,
+        "large_size": large,
+        "queries_small": counts[small],
+        "queries_large": counts[large],
+        "equal": counts[small] == counts[large],
         "within_budget": max(counts.values()) <= QUERY_BUDGET,
     }
 
@@ -286,20 +421,23 @@ class Marks:
     event: int
     notification: int
     move: int
+    reminder: int = 0
 
     @classmethod
     def now(cls, org_id: int) -> Marks:
         def top(model: Any) -> int:
             return model.objects.filter(org_id=org_id).aggregate(m=Max("pk"))["m"] or 0
 
-        return cls(top(Event), top(Notification), top(OwnershipMove))
+        return cls(top(Event), top(Notification), top(OwnershipMove), top(Reminder))
 
     def clean_up(self, org_id: int) -> None:
-        """Delete what the scenario appended (events, notifications, ownership moves), so
-        the next run meets the same data (no claim limits or re-claim cool-downs)."""
+        """Delete what the scenario appended (events, notifications, ownership moves,
+        reminders), so the next run meets the same data (no claim limits or re-claim
+        cool-downs, no reminder already sent)."""
         Event.objects.filter(org_id=org_id, pk__gt=self.event).delete()
         Notification.objects.filter(org_id=org_id, pk__gt=self.notification).delete()
         OwnershipMove.objects.filter(org_id=org_id, pk__gt=self.move).delete()
+        Reminder.objects.filter(org_id=org_id, pk__gt=self.reminder).delete()
 
 
 def measure_claims(
@@ -442,6 +580,174 @@ def _undo_sweep(org_id: int, ids: list[int], marks: Marks) -> None:
     marks.clean_up(org_id)
 
 
+# --- The opportunities' jobs ----------------------------------------------------------------------
+#: How often the jobs run (crm.activities.tasks.send_reminders, crm.pipeline.tasks.stalled).
+REMINDER_PERIOD = timedelta(minutes=5)
+STALLED_PERIOD = timedelta(minutes=30)
+
+
+def opportunities_generated_at(org: Organization) -> datetime | None:
+    """When the opportunities of the data set were generated (their steady-state moment)."""
+    part = org.settings.get(generate.MARKER, {}).get("opportunities") or {}
+    return datetime.fromisoformat(part["generated_at"]) if part.get("generated_at") else None
+
+
+def _timed_job(call: Callable[[], int]) -> tuple[int, float, int]:
+    """(what the job returned, seconds, queries) of one run."""
+    with counting_queries(connection) as count:
+        started = time.perf_counter()
+        result = call()
+        seconds = time.perf_counter() - started
+    return result, seconds, count[0]
+
+
+def _job_summary(seconds: list[float]) -> dict[str, Any]:
+    timing = Timing([s * 1000 for s in seconds])
+    return {
+        "runs": len(seconds),
+        "median_s": round(timing.median_ms / 1000, 3),
+        "p99_s": round(timing.p99_ms / 1000, 3),
+        "samples_s": [round(s, 3) for s in seconds],
+    }
+
+
+def measure_reminders(
+    org: Organization, *, runs: int, log: Callable[[str], None] = print
+) -> dict[str, Any] | None:
+    """The reminder job (``remind_org``) over the whole organisation, at the moment the data
+    were generated. First the catch-up run: nothing was sent yet, so every reminder due within
+    the job's look-back (2 days) goes out — what the first run after a deployment or an outage
+    does. Then, ``runs`` times, the steady run 5 minutes later (the job's period): only what
+    became due in those minutes is new, the rest is found again and skipped by the unique key;
+    what a steady run sent is deleted before the next. At the end every reminder, notification
+    and event the runs wrote is deleted."""
+    base = opportunities_generated_at(org)
+    if base is None:
+        return None
+    marks = Marks.now(org.pk)
+    try:
+        caught_up, catch_up_s, catch_up_queries = _timed_job(
+            lambda: reminders.remind_org(org.pk, now=base)
+        )
+        kinds = dict(
+            Reminder.objects.filter(org=org, pk__gt=marks.reminder)
+            .values_list("kind")
+            .annotate(n=Count("pk"))
+            .values_list("kind", "n")
+        )
+        log(
+            f"  reminders, catch-up: {caught_up:,} sent in {catch_up_s:.2f} s, "
+            f"{catch_up_queries:,} queries"
+        )
+        seconds, sent, queries = [], 0, 0
+        for _ in range(runs):
+            step = Marks.now(org.pk)
+            sent, took, queries = _timed_job(
+                lambda: reminders.remind_org(org.pk, now=base + REMINDER_PERIOD)
+            )
+            seconds.append(took)
+            step.clean_up(org.pk)
+            log(f"  reminders, 5 minutes on: {sent:,} sent in {took:.2f} s, {queries:,} queries")
+    finally:
+        marks.clean_up(org.pk)
+    return {
+        "scenario": "reminders",
+        "label": "Reminder job (remind_org, whole organisation)",
+        "opportunities_in_org": Opportunity.objects.filter(org=org).count(),
+        "catch_up": {
+            "sent": caught_up,
+            "by_kind": kinds,
+            "seconds": round(catch_up_s, 3),
+            "queries": catch_up_queries,
+            "queries_per_sent": round(catch_up_queries / caught_up, 2) if caught_up else None,
+        },
+        "steady": {
+            "period_minutes": REMINDER_PERIOD.total_seconds() / 60,
+            "sent": sent,
+            "queries": queries,
+            **_job_summary(seconds),
+        },
+    }
+
+
+def measure_stalled(
+    org: Organization,
+    *,
+    runs: int,
+    backlog_share: float = 0.01,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any] | None:
+    """Stalled detection (``flag_stalled``) over the whole organisation. The data are in a
+    steady state (every opportunity past its stage's limit was flagged), so: the steady run
+    30 minutes after the generation (the job's period) flags what ran out in those minutes; the
+    backlog run, prepared like the sweep's due customers, finds ``backlog_share`` of the
+    opportunities being worked flagged no more (as after a day-long outage) and flags them (at
+    most 5,000 a run, the job's cap). Each run's flags, notifications and events are undone."""
+    base = opportunities_generated_at(org)
+    if base is None:
+        return None
+    later = base + STALLED_PERIOD
+    seconds, flagged, queries = [], 0, 0
+    for _ in range(runs):
+        marks = Marks.now(org.pk)
+        try:
+            flagged, took, queries = _timed_job(
+                lambda: opportunity_services.flag_stalled(org.pk, now=later)
+            )
+        finally:
+            Opportunity.objects.filter(org=org, stall_notified_at=later).update(
+                stall_notified_at=None
+            )
+            marks.clean_up(org.pk)
+        seconds.append(took)
+        log(f"  stalled, 30 minutes on: {flagged:,} flagged in {took:.2f} s, {queries:,} queries")
+    working = Opportunity.objects.filter(org=org, status=OpportunityStatus.CONTINUE)
+    notified = list(
+        working.filter(stall_notified_at__isnull=False, stall_due_at__lt=base)
+        .order_by("pk")
+        .values_list("pk", "stall_notified_at")
+    )
+    size = min(len(notified), max(1, round(working.count() * backlog_share)))
+    chosen = random.Random(8).sample(notified, size) if notified else []
+    backlog_seconds, backlog_flagged, backlog_queries = [], 0, 0
+    for _ in range(runs if chosen else 0):
+        marks = Marks.now(org.pk)
+        Opportunity.objects.filter(pk__in=[pk for pk, _ in chosen]).update(stall_notified_at=None)
+        try:
+            backlog_flagged, took, backlog_queries = _timed_job(
+                lambda: opportunity_services.flag_stalled(org.pk, now=base)
+            )
+        finally:
+            Opportunity.objects.bulk_update(
+                [Opportunity(pk=pk, stall_notified_at=value) for pk, value in chosen],
+                ["stall_notified_at"],
+                batch_size=1_000,
+            )
+            marks.clean_up(org.pk)
+        backlog_seconds.append(took)
+        log(
+            f"  stalled, backlog of {size:,}: {backlog_flagged:,} flagged in {took:.2f} s, "
+            f"{backlog_queries:,} queries"
+        )
+    return {
+        "scenario": "stalled",
+        "label": "Stalled detection (flag_stalled, whole organisation)",
+        "working_in_org": working.count(),
+        "steady": {
+            "period_minutes": STALLED_PERIOD.total_seconds() / 60,
+            "flagged": flagged,
+            "queries": queries,
+            **_job_summary(seconds),
+        },
+        "backlog": {
+            "due": size,
+            "flagged": backlog_flagged,
+            "queries": backlog_queries,
+            **(_job_summary(backlog_seconds) if backlog_seconds else {}),
+        },
+    }
+
+
 # --- The run --------------------------------------------------------------------------------------
 def floor_connection(*, shared: bool = False) -> tuple[Any, bool]:
     """A separate psycopg connection to the same database (PostgreSQL), configured as Django
@@ -480,7 +786,13 @@ def tenant_check(director: Actor, org: Organization) -> dict[str, Any]:
 
 
 def run(
-    *, repeat: int, warmup: int, only: set[str] | None, sweep_runs: int, log: Callable = print
+    *,
+    repeat: int,
+    warmup: int,
+    only: set[str] | None,
+    sweep_runs: int,
+    job_runs: int = 3,
+    log: Callable = print,
 ) -> dict[str, Any]:
     """Every scenario on the generated data set; returns the results document."""
     org = Organization.objects.filter(**{f"settings__{generate.MARKER}__index": 1}).first()
@@ -493,6 +805,7 @@ def run(
     ctx = build_context(org, users["rep"])
     log(f"Context: {ctx}")
     started = time.perf_counter()
+    load_before = os.getloadavg()
     tenant = tenant_check(actors[-1], org)
     conn, owned = floor_connection()
     reads, budget = [], []
@@ -500,10 +813,20 @@ def run(
         for scenario in READS:
             if only and scenario.key not in only:
                 continue
+            if scenario.opportunities and ctx.opportunity_id is None:
+                log(f"{scenario.key:15} skipped: the data set has no opportunities")
+                continue
             for actor in actors:
-                row = measure_read(
-                    scenario, actor, ctx, repeat=repeat, warmup=warmup, floor_conn=conn
-                )
+                try:
+                    row = measure_read(
+                        scenario, actor, ctx, repeat=repeat, warmup=warmup, floor_conn=conn
+                    )
+                except Exception as exc:  # a page broken by work in progress: noted, go on
+                    if owned:
+                        conn.rollback()
+                    reads.append(_failed_row(scenario, actor, exc))
+                    log(f"{scenario.key:15} {actor.key:9} failed: {reads[-1]['error']}")
+                    continue
                 reads.append(row)
                 log(
                     f"{scenario.key:15} {actor.key:9} median {row['median_ms']:8.2f} ms  "
@@ -524,6 +847,11 @@ def run(
     sweep = None
     if not only or "pool_sweep" in only:
         sweep = measure_sweep(org, runs=sweep_runs, log=log)
+    jobs: dict[str, Any] = {}
+    if not only or "reminders" in only:
+        jobs["reminders"] = measure_reminders(org, runs=job_runs, log=log)
+    if not only or "stalled" in only:
+        jobs["stalled"] = measure_stalled(org, runs=job_runs, log=log)
     return {
         "date": timezone.localdate().isoformat(),
         "scale": dataset.get("scale", "custom"),
@@ -537,7 +865,10 @@ def run(
         "query_budget": budget,
         "writes": writes,
         "sweep": sweep,
+        "jobs": {k: v for k, v in jobs.items() if v is not None},
         "run_seconds": round(time.perf_counter() - started, 1),
+        # the box is shared: how busy it was (1-minute load average) when the run began and ended
+        "load_average": [round(load_before[0], 1), round(os.getloadavg()[0], 1)],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
@@ -548,6 +879,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=30, help="timed runs per scenario (30)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (3)")
     parser.add_argument("--sweep-runs", type=int, default=3, help="timed pool sweeps (3)")
+    parser.add_argument(
+        "--job-runs", type=int, default=3, help="timed runs of the reminder and stalled jobs (3)"
+    )
     parser.add_argument(
         "--generate", action="store_true", help="build the data set first unless present"
     )
@@ -569,6 +903,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup=args.warmup,
         only=set(args.only.split(",")) if args.only else None,
         sweep_runs=args.sweep_runs,
+        job_runs=args.job_runs,
     )
     if not args.no_record:
         path = RESULTS_DIR / f"{results['date']}-{results['scale']}.json"

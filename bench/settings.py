@@ -30,6 +30,10 @@ DATABASES = {
     }
 }
 
+# The reminder job's e-mails are built but go nowhere (the console backend would print
+# thousands of them; an SMTP server's time is not the CRM's).
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}
+
 # Rendering {% static %} must not need a collectstatic manifest.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -6,20 +6,107 @@ UI's session (with CSRF on unsafe methods). Routers of every app are mounted her
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.datastructures import MultiValueDict
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.openapi.schema import OpenAPISchema
+from ninja.parser import Parser
 
-from crm.core.api import BearerToken, SessionAuth, error_body
-from crm.core.errors import DomainError
+from crm.core.api import BearerToken, ErrorOut, SessionAuth, error_body
+from crm.core.errors import DomainError, ValidationFailed
 
-api = NinjaAPI(
+#: the error answers any operation may give, all in the ``{code, message, errors}`` shape
+ERROR_RESPONSES = {
+    400: "Bad request: a business rule refused the input",
+    401: "Not authenticated: log in or send a valid API token",
+    403: "Permission denied",
+    404: "Not found (or not visible to you: the two are never distinguished)",
+    422: "Validation error: a parameter or the body does not match the schema",
+}
+#: and the ones of operations that change data
+WRITE_ERROR_RESPONSES = {409: "Conflict: stale version, duplicate or a disallowed state change"}
+
+
+class InputRefused(ValidationFailed):
+    """A request body or query string the parser refuses before any schema sees it (400)."""
+
+
+def _refuse_nul(value: Any, where: str) -> None:
+    """Text with NUL characters is refused: PostgreSQL cannot store it, nobody types it."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InputRefused(field_errors={where: [_("Text may not contain NUL characters.")]})
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, where)
+            _refuse_nul(item, f"{where}.{key}" if where != "__all__" else str(key))
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_nul(item, where)
+
+
+class CrmParser(Parser):
+    """JSON bodies must be objects (a list or a bare value is not silently read as defaults);
+    no text anywhere may carry a NUL character."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        try:
+            data = json.loads(request.body)
+        except ValueError as exc:
+            raise InputRefused(_("The request body is not valid JSON.")) from exc
+        if not isinstance(data, dict):
+            raise InputRefused(_("The request body must be a JSON object."))
+        _refuse_nul(data, "__all__")
+        return data
+
+    def parse_querydict(
+        self, data: MultiValueDict, list_fields: list[str], request: HttpRequest
+    ) -> dict[str, Any]:
+        result = super().parse_querydict(data, list_fields, request)
+        for key, value in result.items():
+            _refuse_nul(key, "__all__")
+            _refuse_nul(value, key)
+        return result
+
+
+class CrmAPI(NinjaAPI):
+    """The NinjaAPI whose OpenAPI document declares the error answers of every operation."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        document_errors(schema)
+        return schema
+
+
+def document_errors(schema: dict[str, Any]) -> None:
+    """Add the error responses (ERROR_RESPONSES) to each operation that does not declare them."""
+    definition = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(definition.pop("$defs", {}))
+    components.setdefault("ErrorOut", definition)
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+    for operations in schema.get("paths", {}).values():
+        for method, operation in operations.items():
+            errors = dict(ERROR_RESPONSES)
+            if method != "get":
+                errors.update(WRITE_ERROR_RESPONSES)
+            responses = operation.setdefault("responses", {})
+            for status, description in errors.items():
+                if status not in responses and str(status) not in responses:
+                    responses[status] = {"description": description, "content": content}
+
+
+api = CrmAPI(
     title="CRM API",
     version="1",
     description=(
@@ -29,6 +116,7 @@ api = NinjaAPI(
         "messages follow `Accept-Language` (zh-Hans default, en)."
     ),
     auth=[BearerToken(), SessionAuth()],
+    parser=CrmParser(),
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",
@@ -132,6 +220,8 @@ def django_validation(request: HttpRequest, exc: DjangoValidationError) -> HttpR
 
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, DomainError):  # the body parser refused the body (CrmParser)
+        return domain_error(request, exc.__cause__)
     codes = {
         400: "bad_request",
         401: "not_authenticated",
@@ -162,14 +252,26 @@ def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 def mount_routers() -> None:
     """Mount every app's router under /api/v1/<app>/ (called once, from crm.urls)."""
+    from crm.activities.api import router as activities_router
     from crm.core.api_routes import router as core_router
+    from crm.core.collab_api import router as collab_router
     from crm.customers.api import router as customers_router
     from crm.leads.api import router as leads_router
     from crm.org.api import router as org_router
     from crm.pipeline.api import router as pipeline_router
+    from crm.pipeline.opportunity_api import router as opportunities_router
 
     api.add_router("/v1/org/", org_router, tags=["org"])
     api.add_router("/v1/core/", core_router, tags=["core"])
+    api.add_router("/v1/collab/", collab_router, tags=["collab"])
     api.add_router("/v1/customers/", customers_router, tags=["customers"])
     api.add_router("/v1/leads/", leads_router, tags=["leads"])
     api.add_router("/v1/pipeline/", pipeline_router, tags=["pipeline"])
+    api.add_router("/v1/opportunities/", opportunities_router, tags=["opportunities"])
+    api.add_router("/v1/activities/", activities_router, tags=["activities"])
+    api.add_router("/v1/imports/", "crm.imports.api.router", tags=["imports"])  # H-IMPORT
+    api.add_router("/v1/sales/", "crm.sales.quote_api.router", tags=["sales"])  # H-QUOTES
+    from crm.sales.contract_api import router as contracts_router  # H-CONTRACTS
+
+    api.add_router("/v1/contracts/", contracts_router, tags=["contracts"])
+    api.add_router("/v1/finance/", "crm.finance.api.router", tags=["finance"])  # H-FINANCE

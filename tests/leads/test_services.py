@@ -468,8 +468,13 @@ def test_conversion_hooks_are_called_when_an_opportunity_is_asked_for(lw: World)
 
     rep = fresh(lw.users["rep_east"])
     lead = qualified(lw, company="无锡小天鹅", contact_name="周工", mobile="13912340000")
-    with pytest.raises(ValidationFailed):  # no hook yet: asking for an opportunity is refused
-        services.convert_lead(actor=rep, lead=lead, create_opportunity=True)
+    registered = list(services.conversion_hooks)
+    services.conversion_hooks.clear()
+    try:
+        with pytest.raises(ValidationFailed):  # no hook: asking for an opportunity is refused
+            services.convert_lead(actor=rep, lead=lead, create_opportunity=True)
+    finally:
+        services.conversion_hooks[:] = registered
     services.register_conversion_hook(hook)
     try:
         services.convert_lead(actor=rep, lead=lead, create_opportunity=True)
@@ -477,6 +482,16 @@ def test_conversion_hooks_are_called_when_an_opportunity_is_asked_for(lw: World)
         services.conversion_hooks.remove(hook)
     customer, contact = Customer.objects.get(), Contact.objects.get()
     assert calls == [(rep.pk, lead.pk, "converted", customer.pk, contact.pk)]
+    # The opportunities module's own hook made the opportunity, linked to the lead (R2.3, R4.1).
+    from crm.pipeline.models import Opportunity
+
+    opportunity = Opportunity.objects.get()
+    assert (opportunity.customer_id, opportunity.lead_id, opportunity.contact_id) == (
+        customer.pk,
+        lead.pk,
+        contact.pk,
+    )
+    assert opportunity.owner_id == rep.pk
 
 
 def test_a_failing_hook_rolls_the_conversion_back(lw: World) -> None:

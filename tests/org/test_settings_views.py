@@ -648,10 +648,9 @@ def test_admin_deactivates_user_and_records_move(
         s for s in Session.objects.all() if str(s.get_decoded().get("_auth_user_id")) == str(rep.pk)
     ]
     [event] = events(world.org, "user.deactivated", rep)
-    assert event.data == {
-        "transfer_to": colleague.pk,
-        "moved": {"memos": 1, "customers": 0, "leads": 0},
-    }
+    assert event.data["transfer_to"] == colleague.pk
+    assert event.data["moved"]["memos"] == 1
+    assert not any(n for key, n in event.data["moved"].items() if key != "memos")
     assert flashes(response) == [
         "华东销售甲 was deactivated. Records moved to 华东销售乙: memos: 1."
     ]

@@ -65,8 +65,13 @@ def test_list_pipelines(world: World, api_client: Any, rep: User) -> None:
 
 
 def test_without_opportunities_view_nothing_is_visible(world: World, api_client: Any) -> None:
-    # R1.3: rep_east has customer permissions only
-    client = api_client(world.users["rep_east"])
+    # R1.3: a role with customer permissions only sees no pipelines
+    from crm.core.testing.world import make_role, make_user
+
+    customers_only = make_role(world.admin, "只管客户", "self", ["customers:view"])
+    client = api_client(
+        make_user(world.admin, "只管客户的人", world.depts["east"], [customers_only])
+    )
     assert call(client, "get", "/pipelines").json()["count"] == 0
     assert call(client, "get", f"/pipelines/{it_pipeline(world.org).pk}").status_code == 404
 

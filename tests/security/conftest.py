@@ -6,27 +6,71 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.utils import timezone
 
-from crm.core.models import Event, Notification
+from crm.activities import services as activity_services
+from crm.activities.models import FollowUp, Reminder, ReminderRule, VisitPlan
+from crm.core.models import Attachment, Comment, Event, Notification
 from crm.core.notifications import notify
 from crm.core.testing.world import World, build_world, make_department, make_role, make_user, role
 from crm.customers import pool_services
 from crm.customers import services as customer_services
 from crm.customers.models import Contact, Customer, OwnershipMove
+from crm.finance import models as finance_models  # H-FINANCE
 from crm.leads import services as lead_services
 from crm.leads.models import Lead, LeadPool
 from crm.org import services as org_services
 from crm.org.models import User
+from crm.pipeline import opportunities as opportunity_services
 from crm.pipeline import services as pipeline_services
+from crm.pipeline.models import Opportunity, SavedQuery, StageHistory
+from crm.sales import models as contract_models  # H-CONTRACTS
+from crm.sales.models import DocumentTemplate, PriceList, Product, Quote, QuoteLine  # H-QUOTES
 
 _seq = itertools.count(1)
 
 #: rows whose counts must not move when a request is refused (RELIABILITY A2)
-WATCHED = (Event, Customer, Contact, Lead, OwnershipMove, Notification)
+WATCHED = (
+    Event,
+    Customer,
+    Contact,
+    Lead,
+    OwnershipMove,
+    Notification,
+    Opportunity,
+    StageHistory,
+    SavedQuery,
+    FollowUp,
+    VisitPlan,
+    Reminder,
+    Comment,
+    Attachment,
+    Product,  # H-QUOTES
+    PriceList,
+    Quote,
+    QuoteLine,
+    DocumentTemplate,
+    contract_models.Contract,  # H-CONTRACTS
+    contract_models.ContractAmendment,
+    contract_models.Order,
+    contract_models.ReturnRequest,
+    contract_models.ApprovalFlow,
+    contract_models.ApprovalStep,
+    contract_models.ApprovalRequest,
+    contract_models.ApprovalTask,
+    finance_models.ReceivablePlan,  # H-FINANCE
+    finance_models.Receipt,
+    finance_models.ReceiptAllocation,
+    finance_models.WriteOff,
+    finance_models.Invoice,
+    finance_models.InvoiceLine,
+)
 
 
 def fresh(user: User) -> User:
@@ -171,6 +215,183 @@ def build_tenant(name: str) -> Tenant:
         actor=admin, kind="industry", label=f"靶子行业{tag}"
     )
     add("pipeline.DictionaryItem", item, f"靶子行业{tag}")
+    # Opportunities and follow-ups of the owner's customer.
+    owner_now = fresh(owner)
+    opportunity = opportunity_services.create_opportunity(
+        actor=owner_now,
+        customer=customer,
+        data={"name": f"靶子商机{tag}", "expected_amount": "100000"},
+        lines=[{"product": f"靶子产品{tag}", "quantity": "1", "unit_price": "100000"}],
+    )
+    add("pipeline.Opportunity", opportunity, f"靶子商机{tag}")
+    followup = activity_services.record_followup(
+        actor=owner_now,
+        customer=customer,
+        opportunity=opportunity,
+        data={"method": "call", "content": f"靶子跟进{tag}"},
+    )
+    add("activities.FollowUp", followup, f"靶子跟进{tag}")
+    plan = activity_services.plan_visit(
+        actor=owner_now,
+        customer=customer,
+        data={
+            "planned_at": timezone.now() + timedelta(days=2),
+            "purpose": f"靶子拜访{tag}",
+        },
+    )
+    add("activities.VisitPlan", plan, f"靶子拜访{tag}")
+    saved = SavedQuery.objects.create(
+        org=org, owner=owner, name=f"靶子查询{tag}", conditions={"match": "all", "rules": []}
+    )
+    add("pipeline.SavedQuery", saved, f"靶子查询{tag}")
+    reminder = Reminder.objects.create(
+        org=org,
+        recipient=owner,
+        kind="next_followup",
+        target_type="pipeline.opportunity",
+        target_id=str(opportunity.pk),
+        due_at=timezone.now(),
+        message=f"靶子提醒{tag}",
+        sent_at=timezone.now(),
+    )
+    add("activities.Reminder", reminder, f"靶子提醒{tag}")
+    rule_row = ReminderRule.objects.create(
+        org=org, kind="visit_plan", name=f"靶子提醒规则{tag}", offsets=[1]
+    )
+    add("activities.ReminderRule", rule_row, f"靶子提醒规则{tag}")
+    comment = Comment.objects.create(
+        org=org,
+        target_type="pipeline.opportunity",
+        target_id=str(opportunity.pk),
+        author=owner,
+        body=f"靶子评论{tag}",
+    )
+    add("core.Comment", comment, f"靶子评论{tag}")
+    attachment = Attachment(
+        org=org,
+        target_type="pipeline.opportunity",
+        target_id=str(opportunity.pk),
+        uploaded_by=owner,
+        name=f"靶子附件{tag}.txt",
+        size=5,
+        content_type="text/plain",
+    )
+    attachment.file.save("canary.txt", ContentFile(b"canary"), save=False)
+    attachment.save()
+    add("core.Attachment", attachment, f"靶子附件{tag}")
+    # The owner's import of a customer file and saved mapping (H-IMPORT): theirs only.
+    from crm.imports import services as import_services
+
+    upload = ContentFile(
+        "客户名称,手机\n导入客户,13900001111\n".encode(), name=f"靶子导入{tag}.csv"
+    )
+    job = import_services.create_job(actor=owner_now, resource="customers", uploaded_file=upload)
+    add("imports.ImportJob", job, f"靶子导入{tag}")
+    template = import_services.save_template(actor=owner_now, job=job, name=f"靶子模板{tag}")
+    add("imports.ImportTemplate", template, f"靶子模板{tag}")
+    # Products and price lists (read by every sales:view member, like settings), the owner's
+    # quote of the opportunity, and an uploaded Word template (H-QUOTES).
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from crm.sales import documents as sales_documents
+    from crm.sales import product_services, quote_services
+
+    product = product_services.create_product(
+        actor=admin, data={"code": f"KZ-{tag}", "name": f"靶子商品{tag}", "list_price": "100"}
+    )
+    add("sales.Product", product, f"靶子商品{tag}")
+    price_list = product_services.save_price_list(
+        actor=admin,
+        data={"name": f"靶子价目表{tag}"},
+        items=[{"product": product, "price": "90"}],
+    )
+    add("sales.PriceList", price_list, f"靶子价目表{tag}")
+    quote = quote_services.create_quote(
+        actor=owner_now,
+        opportunity=opportunity,
+        data={"title": f"靶子报价{tag}"},
+        lines=[{"product": product, "quantity": "2", "unit_price": "100"}],
+    )
+    add("sales.Quote", quote, f"靶子报价{tag}")
+    doc_template = sales_documents.upload_template(
+        actor=admin,
+        kind="quote",
+        name=f"靶子文档模板{tag}",
+        uploaded=SimpleUploadedFile("t.docx", sales_documents.builtin_bytes("quote")),
+    )
+    add("sales.DocumentTemplate", doc_template, f"靶子文档模板{tag}")
+    # The owner's signed contract with an applied amendment, an order and a return waiting for
+    # the administrator's approval; the organisation's approval flow and its step (H-CONTRACTS).
+    from crm.sales import contract_services, flow_services, order_services, return_services
+
+    contract = contract_services.create_contract(
+        actor=owner_now, opportunity=opportunity, data={"name": f"靶子合同{tag}"}
+    )
+    contract = contract_services.submit_contract(actor=owner_now, contract=contract)
+    contract = contract_services.sign_contract(
+        actor=owner_now, contract=contract, signed_on=timezone.localdate()
+    )
+    add("sales.Contract", contract, f"靶子合同{tag}")
+    amendment = contract_services.propose_amendment(
+        actor=owner_now, contract=contract, changes={"notes": "补充"}, reason=f"靶子变更{tag}"
+    )
+    add("sales.ContractAmendment", amendment, f"靶子变更{tag}")
+    order = order_services.create_order(
+        actor=owner_now, contract=contract, data={"ship_to": f"靶子订单{tag}"}
+    )
+    add("sales.Order", order, f"靶子订单{tag}")
+    return_flow = flow_services.save_flow(
+        actor=admin, data={"name": f"靶子审批流{tag}", "subject": "return"}
+    )
+    add("sales.ApprovalFlow", return_flow, f"靶子审批流{tag}")
+    step = flow_services.save_step(
+        actor=admin,
+        flow=return_flow,
+        data={"name": f"靶子审批步{tag}", "approver_kind": "user", "user": admin},
+    )
+    add("sales.ApprovalStep", step, f"靶子审批步{tag}")
+    ret = return_services.create_return(
+        actor=owner_now,
+        contract=contract,
+        order=order,
+        data={"reason": "quality", "amount": "10", "description": f"靶子退货{tag}"},
+    )
+    ret = return_services.submit_return(actor=owner_now, ret=ret, comment=f"靶子审批{tag}")
+    add("sales.ReturnRequest", ret, f"靶子退货{tag}")
+    add(
+        "sales.ApprovalRequest",
+        contract_models.ApprovalRequest.objects.get(subject="return", subject_id=str(ret.pk)),
+        f"靶子审批{tag}",
+    )
+    # The owner's contract's receivables: an installment, a receipt, a write-off and an invoice
+    # request, recorded by the administrator (H-FINANCE).
+    from crm.finance import invoice_services, plan_services, receipt_services
+
+    (receivable,) = plan_services.replace_plans(
+        actor=admin,
+        contract=contract,
+        rows=[
+            {"due_on": timezone.localdate(), "amount": contract.amount, "note": f"靶子回款{tag}"}
+        ],
+    )
+    add("finance.ReceivablePlan", receivable, f"靶子回款{tag}")
+    receipt = receipt_services.record_receipt(
+        actor=admin, contract=contract, data={"amount": "10", "payer": f"靶子付款方{tag}"}
+    )
+    add("finance.Receipt", receipt, f"靶子付款方{tag}")
+    add("finance.ReceiptAllocation", receipt.allocations.get(), f"靶子付款方{tag}")
+    write_off = receipt_services.create_write_off(
+        actor=admin, plan=receivable, amount="1", reason=f"靶子核销{tag}"
+    )
+    add("finance.WriteOff", write_off, f"靶子核销{tag}")
+    invoice = invoice_services.request_invoice(
+        actor=admin,
+        contract=contract,
+        data={"amount": "10", "note": f"靶子发票{tag}"},
+        lines=[{"description": f"靶子发票行{tag}", "amount": "10"}],
+    )
+    add("finance.Invoice", invoice, f"靶子发票{tag}")
+    add("finance.InvoiceLine", invoice.lines.get(), f"靶子发票行{tag}")
     # The rep's and the manager's own sub-pool: they may work there, not in the owner's.
     t.own_lead_pool = lead_services.save_pool(
         actor=admin,

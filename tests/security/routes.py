@@ -238,6 +238,9 @@ STRING_ARGS: dict[str, dict[str, list[str]]] = {
         ]
     },
     "org:password_reset_confirm": {"uidb64": ["MQ"], "token": ["set-password"]},
+    # comments and attachments of a record: the kind of record named by the path (H-COLLAB)
+    "collab:comment_add": {"target": ["customer"]},
+    "collab:attachment_add": {"target": ["customer"]},
     "*": {"direction": ["up"], "kind": ["industry"]},
 }
 

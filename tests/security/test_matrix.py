@@ -51,6 +51,9 @@ DIRECTORY = {
     "pipeline.Pipeline",
     "pipeline.Stage",
     "pipeline.DictionaryItem",
+    "activities.ReminderRule",
+    "sales.Product",  # the catalogue and price lists: every sales:view member (H-QUOTES)
+    "sales.PriceList",
 }
 #: statuses that are acceptable when a non-existent id gets exactly the same one
 SAME_AS_MISSING = {403, 405}

@@ -7,17 +7,37 @@ Errors answer ``{"code": "...", "message": "...", "errors": [{"field": "...", "m
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Schema
 from ninja.pagination import PaginationBase
+from ninja.schema import DjangoGetter
 from ninja.security import APIKeyCookie, HttpBearer
+from pydantic import model_validator
 
 from .errors import ValidationFailed
 from .scoping import get_scoped_or_404
+
+#: a record id in a request: ids outside PostgreSQL's bigint range can name no row (and SQLite
+#: cannot even compare them), so they are refused with the other validation errors (422)
+RecordId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+class ObjectIn(Schema):
+    """Base of request schemas nested in others (a line, a contact, conditions): only a JSON
+    object is one. Ninja's Schema would read a list, a number or null as an object whose fields
+    are all missing, i.e. silently as the defaults."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json_object_only(cls, value: Any) -> Any:
+        raw = value._obj if isinstance(value, DjangoGetter) else value  # Schema wraps it first
+        if raw is None or isinstance(raw, list | str | int | float | bool):
+            raise ValueError(_("Enter a JSON object."))
+        return value
 
 
 class FieldError(Schema):
@@ -72,8 +92,12 @@ class SessionAuth(APIKeyCookie):
         return user
 
 
+#: beyond it an offset means nothing (and SQLite cannot hold it): 422 like any bad parameter
+MAX_PAGE = 1_000_000
+
+
 class PageQuery(Schema):
-    page: int = Field(1, ge=1, description="Page number, from 1")
+    page: int = Field(1, ge=1, le=MAX_PAGE, description="Page number, from 1")
     page_size: int = Field(50, ge=1, le=200, description="Rows per page (at most 200)")
 
 
@@ -81,7 +105,7 @@ class Paginated(PaginationBase):
     """Page-number pagination with the total count; used by every list endpoint."""
 
     class Input(Schema):
-        page: int = Field(1, ge=1)
+        page: int = Field(1, ge=1, le=MAX_PAGE)
         page_size: int = Field(50, ge=1, le=200)
 
     class Output(Schema):

@@ -131,7 +131,11 @@ def field_label(object_type: str, field: str) -> Any:
 
     try:
         model = apps.get_model(object_type)
-        return model._meta.get_field(field).verbose_name
+        model_field = model._meta.get_field(field)
+        if model_field.auto_created and model_field.related_model is not None:
+            # a reverse relation, e.g. a quote's "lines": named after the related rows
+            return model_field.related_model._meta.verbose_name_plural
+        return model_field.verbose_name
     except (LookupError, ValueError, FieldDoesNotExist, AttributeError):
         return field
 
@@ -145,10 +149,24 @@ def type_label(object_type: str) -> Any:
         return object_type
 
 
-def value_label(object_type: str, field: str, value: Any) -> Any:
-    """How a recorded value reads: related records by name, yes/no for booleans, choice labels."""
+#: (object type, field) -> a function ``(org_id, value) -> label`` for values that are codes of
+#: an organisation's list (dictionary values): registered by the module that owns the list.
+VALUE_LABELERS: dict[tuple[str, str], Any] = {}
+
+
+def register_value_labeler(object_type: str, fields: Iterable[str], fn: Any) -> None:
+    """Show the recorded values of ``fields`` of ``object_type`` through ``fn(org_id, value)``."""
+    for field in fields:
+        VALUE_LABELERS[object_type, field] = fn
+
+
+def value_label(object_type: str, field: str, value: Any, org_id: int | None = None) -> Any:
+    """How a recorded value reads: related records by name, yes/no for booleans, choice labels,
+    dates and times in the current time zone, list codes by their label (with ``org_id``)."""
     from django.apps import apps
     from django.core.exceptions import FieldDoesNotExist
+    from django.utils import formats, timezone
+    from django.utils.dateparse import parse_datetime
     from django.utils.translation import gettext
 
     if value is None or value == "":
@@ -161,7 +179,12 @@ def value_label(object_type: str, field: str, value: Any) -> Any:
         model_field = apps.get_model(object_type)._meta.get_field(field)
     except (LookupError, ValueError, FieldDoesNotExist):
         return value
-    if model_field.is_relation and model_field.related_model is not None:
+    # (reverse relations such as a record's "lines" hold a text snapshot, not ids)
+    if (
+        model_field.is_relation
+        and model_field.related_model is not None
+        and not model_field.auto_created
+    ):
         ids = value if isinstance(value, list) else [value]
         manager = model_field.related_model._base_manager
         names = {str(o.pk): str(o) for o in manager.filter(pk__in=ids)}
@@ -170,5 +193,14 @@ def value_label(object_type: str, field: str, value: Any) -> Any:
         return "、".join(str(v) for v in value)
     if isinstance(value, dict):
         return "; ".join(f"{k}: {v}" for k, v in value.items())
+    if model_field.get_internal_type() == "DateTimeField" and isinstance(value, str):
+        moment = parse_datetime(value)
+        if moment is not None:
+            if timezone.is_aware(moment):
+                moment = timezone.localtime(moment)
+            return formats.date_format(moment, "SHORT_DATETIME_FORMAT")
+    labeler = VALUE_LABELERS.get((object_type, field))
+    if labeler is not None and org_id is not None:
+        return labeler(org_id, value) or value
     choices = dict(getattr(model_field, "flatchoices", None) or [])
     return choices.get(value, value)

@@ -162,3 +162,112 @@ class JobRun(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+def _attachment_path(instance: Attachment, filename: str) -> str:
+    """``attachments/<org>/<yyyy>/<mm>/<random>.<ext>``: the user's file name is never a path."""
+    import secrets
+    from pathlib import PurePosixPath
+
+    from django.utils import timezone
+
+    suffix = PurePosixPath(filename).suffix.lower()[:10]
+    now = timezone.now()
+    return f"attachments/{instance.org_id}/{now:%Y/%m}/{secrets.token_hex(16)}{suffix}"
+
+
+class Comment(TenantModel):
+    """A comment on any record (customer, opportunity, contract…), with @mentions.
+
+    Read and written through the record: whoever may see the record sees its comments
+    (``crm.core.collab``). Only the author may edit or delete a comment.
+    """
+
+    target_type = models.CharField(max_length=100)
+    target_id = models.CharField(max_length=64)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("author"),
+    )
+    body = models.TextField(_("comment"))
+    mentions = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="+", verbose_name=_("mentioned")
+    )
+    edited_at = models.DateTimeField(_("edited at"), null=True, blank=True)
+
+    objects = ScopedQuerySet.as_manager()
+    scope: ClassVar[ScopeFields] = ScopeFields(owner="author", personal=True)
+
+    class Meta:
+        verbose_name = _("comment")
+        verbose_name_plural = _("comments")
+        ordering = ["created_at", "pk"]
+        indexes = [
+            models.Index(
+                fields=["org", "target_type", "target_id", "created_at"], name="comment_target_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.body[:50]
+
+
+class Attachment(TenantModel):
+    """A file on any record, stored under the media root with a random name and served only
+    to users who may see the record (``crm.core.collab``)."""
+
+    target_type = models.CharField(max_length=100)
+    target_id = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    file = models.FileField(_("file"), upload_to=_attachment_path, max_length=300)
+    name = models.CharField(_("file name"), max_length=255)
+    size = models.PositiveBigIntegerField(_("size"))
+    content_type = models.CharField(_("type"), max_length=100)
+    description = models.CharField(_("description"), max_length=300, blank=True)
+
+    objects = ScopedQuerySet.as_manager()
+    scope: ClassVar[ScopeFields] = ScopeFields(owner="uploaded_by", personal=True)
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["org", "target_type", "target_id", "-created_at"],
+                name="attachment_target_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Sequence(TenantModel):
+    """The last number handed out for one kind of document of an organisation (``key``, e.g.
+    ``contract-2026``). ``crm.core.numbering`` increments it with a conditional UPDATE inside the
+    caller's transaction, so concurrent writers never get the same number."""
+
+    key = models.CharField(max_length=60)
+    value = models.PositiveBigIntegerField(default=0)
+
+    objects = ScopedQuerySet.as_manager()
+    scope: ClassVar[ScopeFields] = ScopeFields(owner=None, org_wide=True)
+    scope_module: ClassVar[str] = "settings"
+
+    class Meta:
+        verbose_name = _("number sequence")
+        verbose_name_plural = _("number sequences")
+        constraints = [models.UniqueConstraint(fields=["org", "key"], name="sequence_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.value}"

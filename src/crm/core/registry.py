@@ -34,10 +34,20 @@ class Section:
     key: str = field(compare=False)
     title: Any = field(compare=False)
     template: str = field(compare=False)
-    context: Callable[..., dict[str, Any]] = field(compare=False)
+    context: Callable[..., dict[str, Any] | None] = field(compare=False)
 
 
 record_sections: dict[str, list[Section]] = {}
+
+#: Blocks other modules add to the top of "My day" (pending approvals, receivables due…):
+#: ``context(request, user) -> dict | None`` (None hides the block); the template renders the
+#: body of a card and receives the context plus ``block`` and ``request``.
+my_day_blocks: list[Section] = []
+
+
+def register_my_day_block(block: Section) -> None:
+    my_day_blocks[:] = [b for b in my_day_blocks if b.key != block.key] + [block]
+    my_day_blocks.sort()
 
 
 def register_ownership_transfer(key: str, fn: TransferFn, label: Any = None) -> None:

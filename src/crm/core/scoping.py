@@ -46,7 +46,8 @@ class ScopeFields:
     via:        delegate to a parent's scope (``ScopeFields(via="quote")`` on a quote line).
     org_wide:   every member of the organisation with the module permission sees every row.
     personal:   only the owner sees the row, whatever the roles (notifications, own tokens).
-    also:       a callable ``(user) -> Q`` ORed in (e.g. public-pool rows without an owner).
+    also:       a callable ``(user) -> Q`` ORed in (e.g. public-pool rows without an owner;
+                queries shared with the user's department on a personal model).
     """
 
     owner: str | None = "owner"
@@ -117,6 +118,8 @@ def scope_q(user: User, model: type[models.Model], action: str) -> Q | _Unrestri
     result: Q | _Unrestricted | None
     if spec.personal:
         result = Q(**{f"{spec.owner}_id": user.pk})
+        if spec.also:
+            result |= spec.also(user)
     elif spec.via:
         parent = model._meta.get_field(spec.via).related_model
         parent_rule = scope_q(user, parent, action)  # type: ignore[arg-type]

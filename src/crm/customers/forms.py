@@ -20,6 +20,7 @@ from crm.pipeline.models import DictionaryKind
 from .choices import Grade
 from .models import Customer, PublicPool, Tag
 from .normalize import phone_digits
+from .pool_services import POOL_LIMITS
 from .selectors import active_customers
 from .services import DICTIONARY_FIELDS
 
@@ -321,10 +322,16 @@ class PoolForm(TablerForm):
         help_text=_("None chosen: open to everyone. A department includes those below it."),
     )
     days_without_followup = forms.IntegerField(
-        label=_("Return after days without follow-up"), min_value=1, required=False
+        label=_("Return after days without follow-up"),
+        min_value=1,
+        max_value=POOL_LIMITS["days_without_followup"],
+        required=False,
     )
     days_without_deal = forms.IntegerField(
-        label=_("Return after days without a won deal"), min_value=1, required=False
+        label=_("Return after days without a won deal"),
+        min_value=1,
+        max_value=POOL_LIMITS["days_without_deal"],
+        required=False,
     )
     exclude_won = forms.BooleanField(
         label=_("Never return customers with a won deal"), required=False
@@ -333,16 +340,28 @@ class PoolForm(TablerForm):
         label=_("Never return customers with open opportunities"), required=False
     )
     warning_days = forms.IntegerField(
-        label=_("Warn the owner this many days before"), min_value=0, initial=3
+        label=_("Warn the owner this many days before"),
+        min_value=0,
+        max_value=POOL_LIMITS["warning_days"],
+        initial=3,
     )
     owner_cap = forms.IntegerField(
-        label=_("Most customers a rep may own"), min_value=1, required=False
+        label=_("Most customers a rep may own"),
+        min_value=1,
+        max_value=POOL_LIMITS["owner_cap"],
+        required=False,
     )
     reclaim_cooldown_days = forms.IntegerField(
-        label=_("Days before the previous owner may claim again"), min_value=0, initial=0
+        label=_("Days before the previous owner may claim again"),
+        min_value=0,
+        max_value=POOL_LIMITS["reclaim_cooldown_days"],
+        initial=0,
     )
     daily_claim_limit = forms.IntegerField(
-        label=_("Claims per rep per day"), min_value=1, required=False
+        label=_("Claims per rep per day"),
+        min_value=1,
+        max_value=POOL_LIMITS["daily_claim_limit"],
+        required=False,
     )
     mask_contacts = forms.BooleanField(
         label=_("Mask phone numbers and e-mails until claimed"), required=False

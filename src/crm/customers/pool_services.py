@@ -277,6 +277,17 @@ def assign(*, actor: User, customer: Customer, to_user: User) -> Customer:
 
 
 # --- Pool settings --------------------------------------------------------------------------------
+# Upper bounds keep date arithmetic and the database's integer columns in range.
+POOL_LIMITS = {
+    "days_without_followup": 36500,
+    "days_without_deal": 36500,
+    "owner_cap": 1_000_000,
+    "daily_claim_limit": 100_000,
+    "warning_days": 3650,
+    "reclaim_cooldown_days": 36500,
+}
+
+
 def _clean_pool(data: dict[str, Any]) -> dict[str, Any]:
     clean = {k: v for k, v in data.items() if k in POOL_FIELDS}
     errors: dict[str, list[str]] = {}
@@ -286,12 +297,19 @@ def _clean_pool(data: dict[str, Any]) -> dict[str, Any]:
             errors["name"] = [_("Enter a name.")]
     for key in ("days_without_followup", "days_without_deal", "owner_cap", "daily_claim_limit"):
         value = clean.get(key)
-        if value is not None and (not isinstance(value, int) or value < 1):
-            errors[key] = [_("Enter a whole number of at least 1, or leave it empty.")]
+        if value is not None and (
+            not isinstance(value, int) or value < 1 or value > POOL_LIMITS[key]
+        ):
+            errors[key] = [
+                _("Enter a whole number from 1 to %(max)s, or leave it empty.")
+                % {"max": POOL_LIMITS[key]}
+            ]
     for key in ("warning_days", "reclaim_cooldown_days"):
         value = clean.get(key)
-        if value is not None and (not isinstance(value, int) or value < 0):
-            errors[key] = [_("Enter a whole number of at least 0.")]
+        if value is not None and (
+            not isinstance(value, int) or value < 0 or value > POOL_LIMITS[key]
+        ):
+            errors[key] = [_("Enter a whole number from 0 to %(max)s.") % {"max": POOL_LIMITS[key]}]
     rules = clean.get("grade_rules")
     if rules is not None and (
         not isinstance(rules, dict)
@@ -300,7 +318,7 @@ def _clean_pool(data: dict[str, Any]) -> dict[str, Any]:
             or not isinstance(r, dict)
             or any(
                 k not in ("days_without_followup", "days_without_deal")
-                or (v is not None and (not isinstance(v, int) or v < 1))
+                or (v is not None and (not isinstance(v, int) or not 1 <= v <= POOL_LIMITS[k]))
                 for k, v in r.items()
             )
             for g, r in rules.items()

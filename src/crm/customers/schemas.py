@@ -11,6 +11,8 @@ from typing import Any
 
 from ninja import Field, Schema
 
+from crm.core.api import ObjectIn, RecordId
+
 from .api_helpers import days_since_followup, is_masked, masked_email, masked_phone, pool_return_at
 
 
@@ -90,7 +92,7 @@ class ContactRead(Schema):
         return masked_email(obj.customer, obj.email)
 
 
-class ContactCreate(Schema):
+class ContactCreate(ObjectIn):
     name: str = Field(..., min_length=1, max_length=100)
     superior_unit: str = Field("", max_length=200)
     department: str = Field("", max_length=100)
@@ -236,7 +238,7 @@ class CustomerCreate(_CustomerFields):
     name: str = Field(..., min_length=1, max_length=200)
     owner_id: int | None = Field(None, description="Defaults to you")
     parent_id: int | None = Field(None, description="Parent customer (group company)")
-    tag_ids: list[int] = []
+    tag_ids: list[RecordId] = []
     contacts: list[ContactCreate] = Field([], max_length=20, description="First contacts")
     allow_duplicate: bool = Field(
         False,
@@ -268,7 +270,7 @@ class CustomerUpdate(Schema):
     bank_name: str | None = Field(None, max_length=200)
     bank_account: str | None = Field(None, max_length=60)
     parent_id: int | None = Field(None, description="Send null to clear")
-    tag_ids: list[int] | None = Field(None, description="Replaces the tags when sent")
+    tag_ids: list[RecordId] | None = Field(None, description="Replaces the tags when sent")
 
 
 # --- Duplicates -----------------------------------------------------------------------------------
@@ -307,7 +309,7 @@ class DuplicateError(Schema):
     code: str
     message: str
     errors: list[FieldErrorOut]
-    candidates: list[DuplicateCandidate]
+    candidates: list[DuplicateCandidate] = []  # none on a stale version's 409
 
 
 # --- Ownership moves and bulk actions -------------------------------------------------------------
@@ -317,7 +319,7 @@ class TransferIn(Schema):
 
 
 class BulkTransferIn(Schema):
-    ids: list[int] = Field(..., min_length=1, max_length=500)
+    ids: list[RecordId] = Field(..., min_length=1, max_length=500)
     to_user_id: int
     reason: str = Field("", max_length=300)
 
@@ -336,12 +338,12 @@ class MergeIn(Schema):
 
 
 class CollaboratorsIn(Schema):
-    user_ids: list[int] = Field([], max_length=100)
+    user_ids: list[RecordId] = Field([], max_length=100)
 
 
 class TagCustomersIn(Schema):
-    ids: list[int] = Field(..., min_length=1, max_length=500)
-    tag_ids: list[int] = Field(..., min_length=1, max_length=50)
+    ids: list[RecordId] = Field(..., min_length=1, max_length=500)
+    tag_ids: list[RecordId] = Field(..., min_length=1, max_length=50)
     remove: bool = False
 
 
@@ -357,7 +359,7 @@ class PoolRead(Schema):
     name: str
     is_default: bool
     is_active: bool
-    department_ids: list[int] = Field(..., description="Empty: open to everyone")
+    department_ids: list[RecordId] = Field(..., description="Empty: open to everyone")
     days_without_followup: int | None
     days_without_deal: int | None
     grade_rules: dict[str, Any]
@@ -386,18 +388,18 @@ class PoolCreate(Schema):
     name: str = Field(..., min_length=1, max_length=100)
     is_default: bool = False
     is_active: bool = True
-    department_ids: list[int] = []
-    days_without_followup: int | None = Field(None, ge=1)
-    days_without_deal: int | None = Field(None, ge=1)
+    department_ids: list[RecordId] = []
+    days_without_followup: int | None = Field(None, ge=1, le=36500)
+    days_without_deal: int | None = Field(None, ge=1, le=36500)
     grade_rules: dict[str, dict[str, int | None]] = Field(
         {}, description='e.g. {"A": {"days_without_followup": 60}}'
     )
     exclude_won: bool = True
     exclude_open_opportunities: bool = True
-    warning_days: int = Field(3, ge=0)
-    owner_cap: int | None = Field(None, ge=1)
-    reclaim_cooldown_days: int = Field(0, ge=0)
-    daily_claim_limit: int | None = Field(None, ge=1)
+    warning_days: int = Field(3, ge=0, le=3650)
+    owner_cap: int | None = Field(None, ge=1, le=1_000_000)
+    reclaim_cooldown_days: int = Field(0, ge=0, le=36500)
+    daily_claim_limit: int | None = Field(None, ge=1, le=100_000)
     mask_contacts: bool = True
 
 
@@ -405,14 +407,14 @@ class PoolUpdate(Schema):
     name: str | None = Field(None, min_length=1, max_length=100)
     is_default: bool | None = None
     is_active: bool | None = None
-    department_ids: list[int] | None = None
-    days_without_followup: int | None = Field(None, ge=1)
-    days_without_deal: int | None = Field(None, ge=1)
+    department_ids: list[RecordId] | None = None
+    days_without_followup: int | None = Field(None, ge=1, le=36500)
+    days_without_deal: int | None = Field(None, ge=1, le=36500)
     grade_rules: dict[str, dict[str, int | None]] | None = None
     exclude_won: bool | None = None
     exclude_open_opportunities: bool | None = None
-    warning_days: int | None = Field(None, ge=0)
-    owner_cap: int | None = Field(None, ge=1)
-    reclaim_cooldown_days: int | None = Field(None, ge=0)
-    daily_claim_limit: int | None = Field(None, ge=1)
+    warning_days: int | None = Field(None, ge=0, le=3650)
+    owner_cap: int | None = Field(None, ge=1, le=1_000_000)
+    reclaim_cooldown_days: int | None = Field(None, ge=0, le=36500)
+    daily_claim_limit: int | None = Field(None, ge=1, le=100_000)
     mask_contacts: bool | None = None

@@ -25,17 +25,17 @@ from .schemas import (
     BulkIds,
     BulkInvalid,
     BulkResult,
-    DuplicateCandidate,
-    DuplicateError,
     LeadAssign,
     LeadConvert,
     LeadCreate,
+    LeadDuplicateCandidate,
+    LeadDuplicateError,
     LeadInvalid,
+    LeadPoolRead,
     LeadRead,
     LeadRelease,
     LeadUpdate,
     PoolMembers,
-    PoolRead,
     PoolWrite,
     RuleRead,
     RuleWrite,
@@ -210,7 +210,7 @@ def reopen_lead(request: HttpRequest, lead_id: int) -> Any:
 
 @router.get(
     "/leads/{lead_id}/duplicates",
-    response=list[DuplicateCandidate],
+    response=list[LeadDuplicateCandidate],
     summary="Customers that look like this lead (check before converting)",
 )
 def lead_duplicates(request: HttpRequest, lead_id: int) -> Any:
@@ -219,7 +219,7 @@ def lead_duplicates(request: HttpRequest, lead_id: int) -> Any:
 
 @router.post(
     "/leads/{lead_id}/convert",
-    response={200: LeadRead, 409: DuplicateError},
+    response={200: LeadRead, 409: LeadDuplicateError},
     summary="Convert a qualified lead into a customer and contact (or link an existing one)",
 )
 def convert_lead(request: HttpRequest, lead_id: int, payload: LeadConvert) -> Any:
@@ -243,14 +243,15 @@ def convert_lead(request: HttpRequest, lead_id: int, payload: LeadConvert) -> An
 
 
 # --- Pools ---------------------------------------------------------------------------------------
-@router.get("/pools", response=list[PoolRead], summary="The pools I work with")
+@router.get("/pools", response=list[LeadPoolRead], summary="The pools I work with")
 def list_pools(request: HttpRequest) -> Any:
     return selectors.pools_for(request.user).prefetch_related("managers", "members")
 
 
-@router.post("/pools", response={201: PoolRead}, summary="Create a sub-pool")
+@router.post("/pools", response={201: LeadPoolRead}, summary="Create a sub-pool")
 def create_pool(request: HttpRequest, payload: PoolWrite) -> Any:
-    data = payload.dict(exclude_unset=True, exclude={"manager_ids", "member_ids"})
+    # null means "not sent": none of these columns is nullable
+    data = payload.dict(exclude_none=True, exclude={"manager_ids", "member_ids"})
     pool = services.save_pool(
         actor=_me(request),
         data=data,
@@ -260,14 +261,15 @@ def create_pool(request: HttpRequest, payload: PoolWrite) -> Any:
     return Status(201, pool)
 
 
-@router.get("/pools/{pool_id}", response=PoolRead)
+@router.get("/pools/{pool_id}", response=LeadPoolRead)
 def get_pool(request: HttpRequest, pool_id: int) -> Any:
     return _pool_in_sight(request, pool_id)
 
 
-@router.patch("/pools/{pool_id}", response=PoolRead, summary="Edit a pool")
+@router.patch("/pools/{pool_id}", response=LeadPoolRead, summary="Edit a pool")
 def update_pool(request: HttpRequest, pool_id: int, payload: PoolWrite) -> Any:
-    data = payload.dict(exclude_unset=True, exclude={"manager_ids", "member_ids"})
+    # null means "not sent": none of these columns is nullable
+    data = payload.dict(exclude_none=True, exclude={"manager_ids", "member_ids"})
     return services.save_pool(
         actor=_me(request),
         pool=_pool_in_sight(request, pool_id),
@@ -277,7 +279,7 @@ def update_pool(request: HttpRequest, pool_id: int, payload: PoolWrite) -> Any:
     )
 
 
-@router.put("/pools/{pool_id}/members", response=PoolRead, summary="Set who works the pool")
+@router.put("/pools/{pool_id}/members", response=LeadPoolRead, summary="Set who works the pool")
 def set_pool_members(request: HttpRequest, pool_id: int, payload: PoolMembers) -> Any:
     return services.set_pool_members(
         actor=_me(request),
@@ -286,7 +288,7 @@ def set_pool_members(request: HttpRequest, pool_id: int, payload: PoolMembers) -
     )
 
 
-@router.post("/pools/{pool_id}/form-token", response=PoolRead, summary="New web form address")
+@router.post("/pools/{pool_id}/form-token", response=LeadPoolRead, summary="New web form address")
 def regenerate_form_token(request: HttpRequest, pool_id: int) -> Any:
     return services.regenerate_form_token(actor=_me(request), pool=_pool_in_sight(request, pool_id))
 

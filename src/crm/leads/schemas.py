@@ -7,8 +7,10 @@ from typing import Any
 
 from ninja import Field, Schema
 
+from crm.core.api import ObjectIn, RecordId
 
-class UserBrief(Schema):
+
+class LeadUserBrief(Schema):
     id: int
     name: str
 
@@ -17,7 +19,7 @@ class UserBrief(Schema):
         return obj.display_name
 
 
-class PoolBrief(Schema):
+class LeadPoolBrief(Schema):
     id: int
     name: str
     kind: str
@@ -25,8 +27,8 @@ class PoolBrief(Schema):
 
 class LeadRead(Schema):
     id: int
-    pool: PoolBrief
-    owner: UserBrief | None
+    pool: LeadPoolBrief
+    owner: LeadUserBrief | None
     source: str
     company: str
     contact_name: str
@@ -113,7 +115,7 @@ class LeadConvert(Schema):
 
 
 class BulkIds(Schema):
-    lead_ids: list[int] = Field(..., min_length=1, max_length=500)
+    lead_ids: list[RecordId] = Field(..., min_length=1, max_length=500)
 
 
 class BulkDistribute(BulkIds):
@@ -133,7 +135,7 @@ class BulkResult(Schema):
     count: int
 
 
-class DuplicateCandidate(Schema):
+class LeadDuplicateCandidate(Schema):
     id: int | None
     name: str
     visible: bool
@@ -149,16 +151,16 @@ class FieldError(Schema):
     message: str
 
 
-class DuplicateError(Schema):
+class LeadDuplicateError(Schema):
     """409 of a conversion: customers like this lead exist (masked if not yours to see)."""
 
     code: str
     message: str
     errors: list[FieldError] = []
-    candidates: list[DuplicateCandidate]
+    candidates: list[LeadDuplicateCandidate] = []  # none on a stale version's 409
 
 
-class PoolRead(Schema):
+class LeadPoolRead(Schema):
     id: int
     kind: str
     name: str
@@ -168,8 +170,8 @@ class PoolRead(Schema):
     is_active: bool
     form_enabled: bool
     form_url: str
-    manager_ids: list[int]
-    member_ids: list[int]
+    manager_ids: list[RecordId]
+    member_ids: list[RecordId]
 
     @staticmethod
     def resolve_form_url(obj: Any) -> str:
@@ -191,15 +193,15 @@ class PoolWrite(Schema):
     description: str | None = Field(None, max_length=300)
     is_active: bool | None = None
     form_enabled: bool | None = None
-    manager_ids: list[int] | None = None
-    member_ids: list[int] | None = None
+    manager_ids: list[RecordId] | None = None
+    member_ids: list[RecordId] | None = None
 
 
 class PoolMembers(Schema):
-    member_ids: list[int]
+    member_ids: list[RecordId]
 
 
-class RuleConditions(Schema):
+class RuleConditions(ObjectIn):
     region: list[str] = []
     industry: list[str] = []
     source: list[str] = []
@@ -214,7 +216,7 @@ class RuleRead(Schema):
     object_type: str
     conditions: dict[str, list[str]]
     strategy: str
-    eligible_user_ids: list[int]
+    eligible_user_ids: list[RecordId]
     fixed_user_id: int | None
     cap: int | None
     target_pool_id: int | None
@@ -231,7 +233,7 @@ class RuleWrite(Schema):
     is_active: bool = True
     conditions: RuleConditions = Field(default_factory=RuleConditions)
     strategy: str = Field("round_robin", description="round_robin, least_load or fixed_user")
-    eligible_user_ids: list[int] = []
+    eligible_user_ids: list[RecordId] = []
     fixed_user_id: int | None = None
     cap: int | None = Field(None, ge=1, description="Most open leads per rep (empty: no cap)")
     target_pool_id: int | None = None

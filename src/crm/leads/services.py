@@ -925,14 +925,18 @@ def _clean_rule(data: dict[str, Any]) -> dict[str, Any]:
         clean["name"] = (clean["name"] or "").strip()
         if not clean["name"]:
             errors["name"] = [_("Enter a name.")]
-    if "order" in clean and (not isinstance(clean["order"], int) or clean["order"] < 0):
-        errors["order"] = [_("Enter a whole number of at least 0.")]
+    if "order" in clean and (
+        not isinstance(clean["order"], int) or not 0 <= clean["order"] <= 1_000_000
+    ):
+        errors["order"] = [_("Enter a whole number from 0 to %(max)s.") % {"max": 1_000_000}]
     if (
         "cap" in clean
         and clean["cap"] is not None
-        and (not isinstance(clean["cap"], int) or clean["cap"] < 1)
+        and (not isinstance(clean["cap"], int) or not 1 <= clean["cap"] <= 1_000_000)
     ):
-        errors["cap"] = [_("Enter a whole number of at least 1, or leave it empty.")]
+        errors["cap"] = [
+            _("Enter a whole number from 1 to %(max)s, or leave it empty.") % {"max": 1_000_000}
+        ]
     if "strategy" in clean and clean["strategy"] not in Strategy.values:
         errors["strategy"] = [_("Choose a value from the list.")]
     if "conditions" in clean:

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from ninja import Field, FilterSchema, Schema
 
+from crm.core.api import RecordId
+
 
 class DepartmentBrief(Schema):
     id: int
@@ -95,7 +97,7 @@ class UserCreate(Schema):
     name: str = Field(..., min_length=1, max_length=100)
     mobile: str = Field("", max_length=30)
     department_id: int
-    role_ids: list[int] = []
+    role_ids: list[RecordId] = []
     manager_id: int | None = None
     password: str | None = Field(None, description="Leave out to e-mail an invitation link")
 
@@ -105,7 +107,7 @@ class UserUpdate(Schema):
     email: str | None = Field(None, max_length=254)
     mobile: str | None = Field(None, max_length=30)
     department_id: int | None = None
-    role_ids: list[int] | None = None
+    role_ids: list[RecordId] | None = None
     manager_id: int | None = None
 
 
@@ -132,7 +134,7 @@ class RoleRead(Schema):
     description: str
     permissions: list[str]
     data_scope: str
-    scope_department_ids: list[int]
+    scope_department_ids: list[RecordId]
     require_2fa: bool
     is_builtin: bool
 
@@ -146,7 +148,7 @@ class RoleWrite(Schema):
     description: str = Field("", max_length=300)
     permissions: list[str] = []
     data_scope: str = "self"
-    scope_department_ids: list[int] = []
+    scope_department_ids: list[RecordId] = []
     require_2fa: bool = False
 
 

@@ -44,3 +44,8 @@ STATUS_COLORS: dict[str, str] = {
     OpportunityStatus.LOST: "red",
     OpportunityStatus.ABANDONED: "secondary",
 }
+
+#: Statuses of an opportunity that is still being worked.
+OPEN_STATUSES = (OpportunityStatus.CONTINUE, OpportunityStatus.PAUSE)
+#: Statuses that close an opportunity (need a manager to reopen).
+CLOSED_STATUSES = (OpportunityStatus.WON, OpportunityStatus.LOST, OpportunityStatus.ABANDONED)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -100,6 +101,14 @@ DEFAULTS: dict[str, list[tuple[str, Any]]] = {
         ("relationship", _("Relationship not strong enough")),
         ("other", _("Other")),
     ],
+    # Until the product catalogue lands, opportunity product lines pick from this list.
+    DictionaryKind.PRODUCT: [
+        ("hardware", _("Hardware")),
+        ("software", _("Software licences")),
+        ("implementation", _("Implementation services")),
+        ("maintenance", _("Maintenance and support")),
+        ("training", _("Training")),
+    ],
 }
 
 #: A feedback-cycle value is a number of days (1–999) followed by "d": 1d, 7d, 30d.
@@ -150,3 +159,17 @@ def feedback_cycle_days(value: str) -> int | None:
     """The number of days of a feedback-cycle value (``"7d"`` → 7); None when it is not one."""
     match = FEEDBACK_CYCLE_PATTERN.match(value or "")
     return int(match.group(1)) if match else None
+
+
+def labeler(kind: str) -> Any:
+    """``fn(org_id, value) -> label`` of one list, for the audit history."""
+    return lambda org_id, value: label(org_id, kind, value) if isinstance(value, str) else value
+
+
+def register_history_labels(object_type: str, fields: Mapping[str, str]) -> None:
+    """Show the recorded values of the dictionary ``fields`` (field -> kind) of ``object_type`` by
+    their labels on history pages and in edit conflicts."""
+    from crm.core.audit import register_value_labeler
+
+    for field, kind in fields.items():
+        register_value_labeler(object_type, [field], labeler(kind))

@@ -6,6 +6,8 @@ from typing import Any
 
 from ninja import Field, Schema
 
+from crm.core.api import RecordId
+
 from .choices import StageKind
 
 
@@ -102,7 +104,9 @@ class StageUpdate(Schema):
 
 
 class Reorder(Schema):
-    ids: list[int] = Field(..., description="Every sibling's id exactly once, in the new order")
+    ids: list[RecordId] = Field(
+        ..., description="Every sibling's id exactly once, in the new order"
+    )
     parent_id: int | None = Field(None, description="Reorder the nodes of this stage")
 
 
@@ -135,4 +139,4 @@ class DictionaryItemUpdate(Schema):
 
 
 class DictionaryReorder(Schema):
-    ids: list[int]
+    ids: list[RecordId]

@@ -120,8 +120,8 @@ def _clean_max_days(value: Any, errors: dict[str, list[str]]) -> int | None:
         number = int(value)
     except (TypeError, ValueError):
         number = 0
-    if isinstance(value, bool) or number < 1 or str(number) != str(value).strip():
-        errors["max_days"] = [_("Enter at least 1 day, or leave it empty for never.")]
+    if isinstance(value, bool) or not 1 <= number <= 36500 or str(number) != str(value).strip():
+        errors["max_days"] = [_("Enter 1 to 36500 days, or leave it empty for never.")]
     return number
 
 

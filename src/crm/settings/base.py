@@ -77,6 +77,10 @@ INSTALLED_APPS = [
     "crm.pipeline",
     "crm.customers",
     "crm.leads",
+    "crm.activities",
+    "crm.sales",
+    "crm.finance",
+    "crm.imports",
 ]
 
 MIDDLEWARE = [
@@ -240,6 +244,20 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Files attached to records (crm.core.collab): the limit per file, and the allowed extensions
+# (any of jpg,jpeg,png,gif,webp,pdf,docx,xlsx,pptx,doc,xls,txt,csv,zip; others are ignored).
+CRM_ATTACHMENT_MAX_BYTES = int(env("CRM_ATTACHMENT_MAX_BYTES", str(20 * 1024 * 1024)))
+CRM_ATTACHMENT_TYPES = env_list(
+    "CRM_ATTACHMENT_TYPES", "jpg,jpeg,png,gif,webp,pdf,docx,xlsx,pptx,doc,xls,txt,csv,zip"
+)
+# Imports (crm.imports): the largest file and the most data rows one import may have.
+CRM_IMPORT_MAX_BYTES = int(env("CRM_IMPORT_MAX_BYTES", str(20 * 1024 * 1024)))
+CRM_IMPORT_MAX_ROWS = int(env("CRM_IMPORT_MAX_ROWS", "200000"))
+# Rows per committed batch (default 500, 100 on SQLite), minutes without progress after which
+# a running import counts as killed and is resumed, days uploaded files are kept.
+CRM_IMPORT_BATCH_SIZE = int(env("CRM_IMPORT_BATCH_SIZE", "0")) or None
+CRM_IMPORT_STALE_SECONDS = int(env("CRM_IMPORT_STALE_SECONDS", "600"))
+CRM_IMPORT_KEEP_DAYS = int(env("CRM_IMPORT_KEEP_DAYS", "30"))
 
 # --- E-mail (console by default) ---------------------------------------------------------------
 if env("CRM_EMAIL_HOST"):

@@ -27,4 +27,19 @@ def type_label(object_type: str) -> Any:
 @register.simple_tag
 def change_value(event: Any, field: str, value: Any) -> Any:
     """``{% change_value e field pair.0 %}``: a recorded value as people read it."""
-    return audit.value_label(event.object_type, field, value)
+    return audit.value_label(event.object_type, field, value, org_id=event.org_id)
+
+
+@register.filter
+def cny(value: Any) -> str:
+    """An amount as ``¥1,234.50`` (see crm.core.money.format_cny)."""
+    from crm.core.money import format_cny
+
+    return format_cny(value)
+
+
+@register.filter
+def change_pairs(changes: Any) -> list[tuple[str, Any]]:
+    """``field -> [old, new]`` as pairs; a field may be called ``items`` or ``keys``, which the
+    template language would read as the key rather than the dict method."""
+    return sorted(changes.items()) if isinstance(changes, dict) else []

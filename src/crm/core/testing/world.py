@@ -90,7 +90,11 @@ def build_world(name: str | None = None) -> World:
     w.depts["east"] = make_department(admin, "华东组", w.depts["sales1"])
     w.depts["south"] = make_department(admin, "华南组", w.depts["sales1"])
     w.depts["sales2"] = make_department(admin, "销售二部", root)
-    perms = [f"customers:{a}" for a in ("view", "create", "edit", "delete")]
+    perms = [
+        f"{m}:{a}"
+        for m in ("customers", "opportunities", "activities")
+        for a in ("view", "create", "edit", "delete")
+    ]
     scoped_roles = {
         scope: make_role(
             admin,

@@ -1,0 +1,176 @@
+"""The resource registry: what can be imported, with which columns, through which services.
+
+A module joins with :func:`register_resource` (``crm.imports.resources`` registers customers,
+contacts, leads, opportunities and follow-ups). A resource names its fields (with the Chinese
+and English column titles that suggest them), the permission an import needs, and three
+functions that call the module's real services, so every validation, duplicate and scope rule
+of a hand-made record applies to an imported one:
+
+``find(ctx, values)``
+    the existing record a row duplicates (the module's duplicate rules), or None;
+``create(ctx, values)``
+    create the record (``ctx.allow_duplicate`` is set in "create anyway" mode);
+``update(ctx, record, values)``
+    update it with the row's non-empty values.
+
+They raise ``DomainError`` for a row that cannot be imported; the message is shown to the user
+with the row's line number.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import translation
+
+#: the field key of the external id column every resource takes
+EXTERNAL_ID = "external_id"
+
+
+@dataclass(frozen=True)
+class ImportField:
+    """One importable field: ``aliases`` are column titles (any language) that map to it."""
+
+    key: str
+    label: Any
+    aliases: tuple[str, ...] = ()
+    required: bool = False
+    example: str = ""
+    help: Any = ""
+
+
+@dataclass
+class RowContext:
+    """What a row handler gets besides the row: the acting user, the job's options, and a
+    cache for look-ups shared by the rows of one run (users by name, stages, dictionaries)."""
+
+    actor: Any
+    resource: Resource
+    duplicate_mode: str = "skip"
+    allow_duplicate: bool = False
+    cache: dict[Any, Any] = field(default_factory=dict)
+
+    def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
+
+
+@dataclass(frozen=True)
+class Resource:
+    """An importable kind of record. ``module``/``action`` is the permission an import needs
+    (updating also needs ``module:edit``); ``model_label`` the records it writes."""
+
+    key: str
+    label: Any
+    module: str
+    model_label: str
+    fields: tuple[ImportField, ...]
+    find: Callable[[RowContext, dict[str, str]], Any]
+    create: Callable[[RowContext, dict[str, str]], Any]
+    update: Callable[[RowContext, Any, dict[str, str]], Any]
+    action: str = "create"
+    describe: Callable[[Any], str] = str
+    #: service field names whose errors belong to another import field ("mobile" of the
+    #: first contact of a customer is the column "contact_mobile")
+    error_fields: dict[str, str] = field(default_factory=dict)
+
+    def field_named(self, key: str) -> ImportField | None:
+        return next((f for f in self.fields if f.key == key), None)
+
+    def label_of(self, service_field: str) -> str:
+        """The column label a service's field error belongs to ("" when none)."""
+        found = self.field_named(self.error_fields.get(service_field, service_field))
+        return str(found.label) if found else ""
+
+    @property
+    def keys(self) -> list[str]:
+        return [f.key for f in self.fields]
+
+    @property
+    def required(self) -> list[ImportField]:
+        return [f for f in self.fields if f.required]
+
+    def may_import(self, user: Any) -> bool:
+        return bool(getattr(user, "is_authenticated", False)) and user.can(self.module, self.action)
+
+    def may_update(self, user: Any) -> bool:
+        return bool(user.can(self.module, "edit"))
+
+
+RESOURCES: dict[str, Resource] = {}
+
+
+def register_resource(resource: Resource) -> Resource:
+    """Make ``resource`` importable (a later registration of the same key replaces it)."""
+    RESOURCES[resource.key] = resource
+    return resource
+
+
+def get_resource(key: str) -> Resource | None:
+    return RESOURCES.get(key)
+
+
+def resources_for(user: Any) -> list[Resource]:
+    """The resources ``user`` may import into, in registration order."""
+    return [r for r in RESOURCES.values() if r.may_import(user)]
+
+
+# --- mapping suggestions ---------------------------------------------------------------------
+_DECORATION = re.compile(r"[\s_\-:：*＊()（）\[\]【】]|必填|选填|required|optional")
+
+
+def normalise_header(text: str) -> str:
+    """A column title reduced for comparison: full-width folded, lower case, without spaces,
+    punctuation, ``*`` and "(必填)" marks."""
+    folded = unicodedata.normalize("NFKC", str(text or "")).lower()
+    return _DECORATION.sub("", folded)
+
+
+def _names(f: ImportField) -> set[str]:
+    names = {f.key, *f.aliases}
+    for language in ("zh-hans", "en"):
+        with translation.override(language):
+            names.add(str(f.label))
+    return {normalise_header(n) for n in names if n}
+
+
+def suggest(resource: Resource, headers: list[str]) -> list[str]:
+    """A field key (or "") for each column title: a title equal to a field's label or one of
+    its aliases, in Chinese or English; each field is suggested for one column at most."""
+    table: dict[str, str] = {}
+    for f in resource.fields:
+        for name in _names(f):
+            table.setdefault(name, f.key)
+    used: set[str] = set()
+    result: list[str] = []
+    for header in headers:
+        key = table.get(normalise_header(header), "")
+        if key in used:
+            key = ""
+        if key:
+            used.add(key)
+        result.append(key)
+    return result
+
+
+def apply_template(resource: Resource, headers: list[str], columns: dict[str, str]) -> list[str]:
+    """The mapping a saved template gives ``headers`` (matched by normalised title); columns
+    the template does not know get the suggestion."""
+    saved = {normalise_header(k): v for k, v in columns.items() if v in resource.keys or v == ""}
+    suggested = suggest(resource, headers)
+    result: list[str] = []
+    used: set[str] = set()
+    for header, guess in zip(headers, suggested, strict=True):
+        norm = normalise_header(header)
+        key = saved.get(norm, guess)
+        if key in used:
+            key = ""
+        if key:
+            used.add(key)
+        result.append(key)
+    return result
