@@ -261,6 +261,18 @@ READS: list[Scenario] = [
     Scenario("detail_360_opps", "Customer 360 page (with opportunities)", "page",
              lambda ctx, size: f"/customers/{ctx.busy_customer_id}/", 80, target_ratio=None,
              opportunities=True),
+    # reports (issue 6): uncached, as each viewer's scope computes them
+    Scenario("exec_dashboard", "Executive dashboard page (this year)", "page",
+             lambda ctx, size: "/analytics/?period=this_year", 300, target_ratio=None,
+             opportunities=True),
+    Scenario("funnel", "Funnel page (entries this year, default pipeline)", "page",
+             lambda ctx, size: "/analytics/funnel/", 300, target_ratio=None, opportunities=True),
+    Scenario("forecast", "Forecast page (this quarter)", "page",
+             lambda ctx, size: "/analytics/forecast/?period=quarter", 300, target_ratio=None,
+             opportunities=True),
+    Scenario("winloss", "Win/loss analysis page (all time)", "page",
+             lambda ctx, size: "/analytics/winloss/", 300, target_ratio=None,
+             opportunities=True),
 ]  # fmt: skip
 
 

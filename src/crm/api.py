@@ -275,3 +275,13 @@ def mount_routers() -> None:
 
     api.add_router("/v1/contracts/", contracts_router, tags=["contracts"])
     api.add_router("/v1/finance/", "crm.finance.api.router", tags=["finance"])  # H-FINANCE
+    api.add_router("/v1/analytics/", "crm.analytics.dash_api.router", tags=["analytics"])
+    api.add_router("/v1/forecast/", "crm.analytics.forecast_api.router", tags=["forecast"])
+    api.add_router("/v1/reports/", "crm.analytics.report_api.router", tags=["reports"])
+    api.add_router("/v1/winloss/", "crm.analytics.winloss_api.router", tags=["win-loss"])
+    api.add_router("/v1/webhooks/", "crm.core.webhook_api.router", tags=["webhooks"])
+    api.add_router("/v1/service/", "crm.service.api.router", tags=["service"])
+    api.add_router("/v1/knowledge/", "crm.knowledge.api.router", tags=["knowledge"])
+    api.add_router(  # H-CF
+        "/v1/custom-fields/", "crm.core.custom_field_api.router", tags=["custom-fields"]
+    )

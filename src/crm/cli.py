@@ -15,6 +15,7 @@ def main() -> None:
 
     argv = list(sys.argv)
     argv[0] = "crm"
+    argv[1:2] = ["load_maven"] if argv[1:2] == ["load-maven"] else argv[1:2]  # H-MAVEN
     execute_from_command_line(argv)
 
 

@@ -70,6 +70,32 @@ WATCHED = (
     finance_models.WriteOff,
     finance_models.Invoice,
     finance_models.InvoiceLine,
+    # >>> H-DASH
+    Event._meta.apps.get_model("analytics", "Target"),  # (imports are outside the blocks)
+    # <<< H-DASH
+    # >>> H-FORECAST
+    Event._meta.apps.get_model("analytics", "ForecastCommit"),
+    Event._meta.apps.get_model("analytics", "ForecastSnapshot"),
+    # <<< H-FORECAST
+    # >>> H-REPORTS
+    Event._meta.apps.get_model("analytics", "SavedReport"),  # (imports are outside the blocks)
+    Event._meta.apps.get_model("analytics", "ReportSchedule"),
+    Event._meta.apps.get_model("analytics", "ReportDelivery"),
+    # <<< H-REPORTS
+    # >>> H-HOOKS
+    Event._meta.apps.get_model("core", "WebhookEndpoint"),  # (imports are outside the blocks)
+    Event._meta.apps.get_model("core", "WebhookDelivery"),
+    # <<< H-HOOKS
+    # >>> H-SVC
+    Event._meta.apps.get_model("service", "Ticket"),  # (imports are outside the blocks)
+    Event._meta.apps.get_model("service", "ReturnVisit"),
+    # <<< H-SVC
+    # >>> H-KB
+    Event._meta.apps.get_model("knowledge", "Article"),  # (imports are outside the blocks)
+    # <<< H-KB
+    # >>> H-CF
+    Event._meta.apps.get_model("core", "CustomField"),  # (imports are outside the blocks)
+    # <<< H-CF
 )
 
 
@@ -399,6 +425,137 @@ def build_tenant(name: str) -> Tenant:
         managers=[manager],
         members=[rep],
     )
+    # >>> H-DASH
+    # The owner's signing target for this month, set by the administrator through the grid
+    # service; its value carries the canary (H-DASH).
+    from decimal import Decimal as _Decimal
+
+    from crm.analytics import targets as dash_targets
+    from crm.analytics.models import Target as DashTarget
+
+    month = timezone.localdate().replace(day=1)
+    canary_value = _Decimal(int(tag, 16) % 10**8) + _Decimal("0.37")
+    dash_targets.save_grid(
+        actor=fresh(admin),
+        metric="signed",
+        period="month",
+        year=month.year,
+        level="rep",
+        cells={(owner.pk, month): canary_value},
+    )
+    add("analytics.Target", DashTarget.objects.get(user=owner), f"{canary_value:.2f}")
+    # <<< H-DASH
+    # >>> H-FORECAST
+    # The owner's forecast commit for the current month, with a canary note (H-FORECAST).
+    from crm.analytics import forecast_services
+
+    fc_commit = forecast_services.commit(
+        actor=fresh(owner),
+        period="month",
+        start=timezone.localdate().replace(day=1),
+        committed="1000",
+        note=f"靶子预测{tag}",
+    )
+    add("analytics.ForecastCommit", fc_commit, f"靶子预测{tag}")
+    # <<< H-FORECAST
+    # >>> H-REPORTS
+    # The owner's private custom report, its weekly schedule to the owner, and one delivery
+    # of it that failed (the security tests send nothing).
+    from crm.analytics import report_services
+    from crm.analytics.models import ReportDelivery
+
+    saved_report = report_services.save_report(
+        actor=fresh(owner),
+        name=f"靶子报表{tag}",
+        definition={"subject": "customers", "dimensions": ["owner"], "measures": ["count"]},
+    )
+    add("analytics.SavedReport", saved_report, f"靶子报表{tag}")
+    report_schedule = report_services.save_schedule(
+        actor=fresh(owner),
+        report=saved_report,
+        data={"frequency": "weekly", "weekday": 0, "hour": 8},
+        recipients=[owner.pk],
+    )
+    add("analytics.ReportSchedule", report_schedule, f"靶子报表{tag}")
+    report_delivery = ReportDelivery.objects.create(
+        org=org,
+        schedule=report_schedule,
+        recipient=owner,
+        due_at=timezone.now(),
+        status="failed",
+        error=f"靶子报表投递{tag}",
+    )
+    add("analytics.ReportDelivery", report_delivery, f"靶子报表投递{tag}")
+    # <<< H-REPORTS
+    # >>> H-HOOKS
+    # The administrator's webhook (paused: the security tests send nothing) and one delivery
+    # of the owner's customer's event to it.
+    from crm.core import webhooks as webhook_services
+    from crm.core.models import WebhookDelivery
+
+    hook, _secret = webhook_services.create_endpoint(
+        actor=admin,
+        data={
+            "name": f"靶子钩子{tag}",
+            "url": "https://hooks.example.invalid/crm",
+            "event_types": ["customer.*"],
+            "is_active": False,
+        },
+    )
+    add("core.WebhookEndpoint", hook, f"靶子钩子{tag}")
+    hook_delivery = WebhookDelivery.objects.create(
+        org=org,
+        endpoint=hook,
+        event=Event.objects.filter(org=org, verb="customer.created").order_by("pk").first(),
+        status="dead",
+        last_error=f"靶子投递{tag}",
+    )
+    add("core.WebhookDelivery", hook_delivery, f"靶子投递{tag}")
+    # <<< H-HOOKS
+    # >>> H-SVC
+    # The owner's service ticket about their customer (canary subject), and a return visit of
+    # it planned by the owner and recorded with a canary comment (H-SVC).
+    from crm.service import services as svc_services
+
+    svc_ticket = svc_services.create_ticket(
+        actor=fresh(owner),
+        customer=customer,
+        data={"type": "repair", "priority": "high", "subject": f"靶子工单{tag}"},
+    )
+    add("service.Ticket", svc_ticket, f"靶子工单{tag}")
+    svc_visit = svc_services.plan_visit(
+        actor=fresh(owner), customer=customer, due_on=timezone.localdate(), ticket=svc_ticket
+    )
+    svc_visit.comment = f"靶子回访{tag}"
+    svc_visit.save(update_fields=["comment"])
+    add("service.ReturnVisit", svc_visit, f"靶子回访{tag}")
+    # <<< H-SVC
+    # >>> H-KB
+    # A draft article with a canary title and body. The built-in rep role may only read the
+    # knowledge base, so the administrator (root department) writes it: a draft is seen by its
+    # author and the editors whose scope covers the author, never by the sales2 colleagues.
+    from crm.knowledge import services as kb_services
+
+    kb_article = kb_services.create_article(
+        actor=fresh(admin),
+        data={"title": f"靶子文章{tag}", "body": f"<p>靶子正文{tag}</p>", "tags": [f"靶子{tag}"]},
+        stage_ids=[stage.pk],
+        industries=[item.value],
+    )
+    add("knowledge.Article", kb_article, f"靶子文章{tag}")
+    # <<< H-KB
+    # >>> H-CF
+    # A custom field of customers, defined by the administrator (org-wide; H-CF).
+    from crm.core import custom_fields as cf_services
+
+    cf_field = cf_services.create_field(
+        actor=fresh(admin),
+        data={"target": "customer", "key": "canary", "label": f"靶子字段{tag}", "kind": "text"},
+    )
+    add("core.CustomField", cf_field, f"靶子字段{tag}")
+    # <<< H-CF
+    # >>> H-MAVEN
+    # <<< H-MAVEN
     t.owner, t.rep, t.manager = fresh(owner), fresh(rep), fresh(manager)
     return t
 

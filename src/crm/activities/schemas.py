@@ -17,6 +17,8 @@ from ninja import Field, FilterSchema, Schema
 from crm.customers.schemas import CustomerBrief, UserBrief
 from crm.pipeline.opportunity_schemas import (
     ContactBrief,
+    FilterDateTime,
+    FilterId,
     NodeBrief,
     OpportunityBrief,
     StageBrief,
@@ -102,16 +104,16 @@ class FollowUpUpdate(Schema):
 
 
 class FollowUpFilter(FilterSchema):
-    customer_id: int | None = Field(
+    customer_id: FilterId | None = Field(
         None, description="All follow-ups of this customer (when you may see the customer)"
     )
-    opportunity_id: int | None = Field(
+    opportunity_id: FilterId | None = Field(
         None, description="All follow-ups of this opportunity (when you may see it)"
     )
-    owner_id: int | None = Field(None, description="Followed up by")
+    owner_id: FilterId | None = Field(None, description="Followed up by")
     method: METHOD_VALUES | None = None
-    since: datetime | None = Field(None, description="Happened at or after")
-    until: datetime | None = Field(None, description="Happened before")
+    since: FilterDateTime | None = Field(None, description="Happened at or after")
+    until: FilterDateTime | None = Field(None, description="Happened before")
 
 
 FOLLOWUP_SORTS = {"happened": "happened_at", "next": "next_at", "created": "created_at"}
@@ -179,7 +181,7 @@ class PlanStatusIn(Schema):
 
 
 class VisitPlanFilter(FilterSchema):
-    owner_id: int | None = None
+    owner_id: FilterId | None = None
     status: Literal["planned", "done", "missed", "cancelled"] | None = None
     date_from: date | None = Field(None, alias="from", description="Planned on or after this day")
     date_to: date | None = Field(None, alias="to", description="Planned on or before this day")

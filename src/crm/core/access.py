@@ -289,6 +289,83 @@ PAGES: dict[str, str] = {
     "sales:template_sample": "sales:configure",
     "sales:template_download": "sales:configure",
     "sales:template_delete": "sales:configure",
+    # >>> H-DASH
+    "analytics:dashboard": "analytics:view",
+    "analytics:key_customers": "analytics:view",
+    "analytics:stages_by_rep": "analytics:view",
+    "analytics:behaviour": "analytics:view",
+    "analytics:targets": "analytics:view",
+    # <<< H-DASH
+    # >>> H-FORECAST
+    # funnel and forecast (R8.4, R8.5): adjusting needs analytics:configure or
+    # opportunities:approve and the rep in scope, checked by the service
+    "analytics:funnel": "analytics:view",
+    "analytics:forecast": "analytics:view",
+    "analytics:forecast_commit": "analytics:view",
+    "analytics:forecast_adjust": "analytics:view",
+    # <<< H-FORECAST
+    # >>> H-REPORTS
+    # custom reports and their schedules (R8.8); the export (?export=report) checks
+    # analytics:export in the view, and only a report's owner edits or deletes it (403)
+    "analytics:reports": "analytics:view",
+    "analytics:report_builder": "analytics:view",
+    "analytics:report_preview": "analytics:view",
+    "analytics:report_detail": "analytics:view",
+    "analytics:report_edit": "analytics:view",
+    "analytics:report_delete": "analytics:view",
+    "analytics:report_schedule": "analytics:view",
+    "analytics:schedule_edit": "analytics:view",
+    "analytics:schedule_delete": "analytics:view",
+    "analytics:delivery_detail": "analytics:view",
+    # <<< H-REPORTS
+    # >>> H-HOOKS
+    # webhooks (issue 7, R10.2): administrators only
+    "webhooks:list": "settings:configure",
+    "webhooks:create": "settings:configure",
+    "webhooks:edit": "settings:configure",
+    "webhooks:delete": "settings:configure",
+    "webhooks:rotate": "settings:configure",
+    "webhooks:deliveries": "settings:configure",
+    "webhooks:redeliver": "settings:configure",
+    # <<< H-HOOKS
+    # >>> H-SVC
+    # customer service (R3.7): tickets, return visits, analysis; SLA settings for admins
+    # (settings:configure)
+    "service:ticket_list": "service:view",
+    "service:ticket_create": "service:create",
+    "service:ticket_detail": "service:view",
+    "service:ticket_edit": "service:edit",
+    "service:ticket_status": "service:edit",
+    "service:ticket_transfer": "service:transfer",
+    "service:ticket_delete": "service:delete",
+    "service:visit_list": "service:view",
+    "service:visit_complete": "service:edit",
+    "service:visit_cancel": "service:edit",
+    "service:analysis": "service:view",
+    "service:settings": "settings:configure",
+    # <<< H-SVC
+    # >>> H-KB
+    # knowledge base (R9.4): drafts are their author's and the editors' in scope (404 else)
+    "knowledge:list": "knowledge:view",
+    "knowledge:create": "knowledge:create",
+    "knowledge:detail": "knowledge:view",
+    "knowledge:edit": "knowledge:edit",
+    "knowledge:status": "knowledge:edit",
+    "knowledge:delete": "knowledge:delete",
+    "knowledge:case_create": "knowledge:create",
+    # <<< H-KB
+    # >>> H-CF
+    # custom fields (issue 7, R10.5): administrators define them
+    "customfields:list": "settings:configure",
+    "customfields:create": "settings:configure",
+    "customfields:edit": "settings:configure",
+    "customfields:retire": "settings:configure",
+    "customfields:restore": "settings:configure",
+    "customfields:move": "settings:configure",
+    # <<< H-CF
+    # >>> H-MAVEN
+    "analytics:winloss": "analytics:view",
+    # <<< H-MAVEN
 }
 
 # --- API operations (OpenAPI operation ids) ----------------------------------------------------
@@ -352,6 +429,7 @@ API: dict[str, str] = {
     "crm_customers_api_set_collaborators": "customers:edit",
     "crm_customers_api_customer_history": "customers:view",
     "crm_customers_api_create_contact": "customers:edit",
+    "crm_customers_api_caller_lookup": "customers:view",
     "crm_customers_api_list_contacts": "customers:view",
     "crm_customers_api_get_contact": "customers:view",
     "crm_customers_api_update_contact": "customers:edit",
@@ -530,6 +608,84 @@ API: dict[str, str] = {
     "crm_sales_quote_api_accept_quote": "sales:edit",
     "crm_sales_quote_api_reject_quote": "sales:edit",
     "crm_sales_quote_api_revise_quote": "sales:edit",
+    # >>> H-DASH
+    "crm_analytics_dash_api_get_dashboard": "analytics:view",
+    "crm_analytics_dash_api_list_key_customers": "analytics:view",
+    "crm_analytics_dash_api_get_stages_by_rep": "analytics:view",
+    "crm_analytics_dash_api_get_behaviour": "analytics:view",
+    "crm_analytics_dash_api_list_targets": "analytics:view",
+    "crm_analytics_dash_api_save_targets": "analytics:configure",
+    # <<< H-DASH
+    # >>> H-FORECAST
+    "crm_analytics_forecast_api_funnel": "analytics:view",
+    "crm_analytics_forecast_api_get_forecast": "analytics:view",
+    "crm_analytics_forecast_api_commit": "analytics:view",
+    "crm_analytics_forecast_api_adjust_commit": "analytics:view",
+    "crm_analytics_forecast_api_accuracy": "analytics:view",
+    "crm_analytics_forecast_api_get_backtest": "analytics:view",
+    # <<< H-FORECAST
+    # >>> H-REPORTS
+    "crm_analytics_report_api_list_fields": "analytics:view",
+    "crm_analytics_report_api_run_adhoc": "analytics:view",
+    "crm_analytics_report_api_list_schedules": "analytics:view",
+    "crm_analytics_report_api_create_schedule": "analytics:view",
+    "crm_analytics_report_api_get_schedule": "analytics:view",
+    "crm_analytics_report_api_update_schedule": "analytics:view",
+    "crm_analytics_report_api_delete_schedule": "analytics:view",
+    "crm_analytics_report_api_list_deliveries": "analytics:view",
+    "crm_analytics_report_api_list_reports": "analytics:view",
+    "crm_analytics_report_api_create_report": "analytics:view",
+    "crm_analytics_report_api_get_report": "analytics:view",
+    "crm_analytics_report_api_update_report": "analytics:view",
+    "crm_analytics_report_api_delete_report": "analytics:view",
+    "crm_analytics_report_api_run_report": "analytics:view",
+    # <<< H-REPORTS
+    # >>> H-HOOKS
+    "crm_core_webhook_api_list_event_types": "settings:configure",
+    "crm_core_webhook_api_list_endpoints": "settings:configure",
+    "crm_core_webhook_api_create_webhook": "settings:configure",
+    "crm_core_webhook_api_get_webhook": "settings:configure",
+    "crm_core_webhook_api_update_webhook": "settings:configure",
+    "crm_core_webhook_api_delete_webhook": "settings:configure",
+    "crm_core_webhook_api_rotate_webhook_secret": "settings:configure",
+    "crm_core_webhook_api_list_deliveries": "settings:configure",
+    "crm_core_webhook_api_redeliver_delivery": "settings:configure",
+    # <<< H-HOOKS
+    # >>> H-SVC
+    "crm_service_api_list_tickets": "service:view",
+    "crm_service_api_create_ticket": "service:create",
+    "crm_service_api_get_ticket": "service:view",
+    "crm_service_api_update_ticket": "service:edit",
+    "crm_service_api_delete_ticket": "service:delete",
+    "crm_service_api_change_ticket_status": "service:edit",
+    "crm_service_api_transfer_ticket": "service:transfer",
+    "crm_service_api_list_visits": "service:view",
+    "crm_service_api_complete_visit": "service:edit",
+    # <<< H-SVC
+    # >>> H-KB
+    "crm_knowledge_api_list_articles": "knowledge:view",
+    "crm_knowledge_api_create_article": "knowledge:create",
+    "crm_knowledge_api_get_article": "knowledge:view",
+    "crm_knowledge_api_update_article": "knowledge:edit",
+    "crm_knowledge_api_set_article_status": "knowledge:edit",
+    "crm_knowledge_api_delete_article": "knowledge:delete",
+    "crm_knowledge_api_search_articles": "knowledge:view",
+    "crm_knowledge_api_related_articles": "knowledge:view",
+    "crm_knowledge_api_create_case_study": "knowledge:create",
+    # <<< H-KB
+    # >>> H-CF
+    # custom fields: every member reads the definitions (forms and clients need them)
+    "crm_core_custom_field_api_list_custom_fields": AUTHENTICATED,
+    "crm_core_custom_field_api_create_custom_field": "settings:configure",
+    "crm_core_custom_field_api_reorder_custom_fields": "settings:configure",
+    "crm_core_custom_field_api_get_custom_field": "settings:configure",
+    "crm_core_custom_field_api_update_custom_field": "settings:configure",
+    "crm_core_custom_field_api_retire_custom_field": "settings:configure",
+    "crm_core_custom_field_api_restore_custom_field": "settings:configure",
+    # <<< H-CF
+    # >>> H-MAVEN
+    "crm_analytics_winloss_api_get_winloss": "analytics:view",
+    # <<< H-MAVEN
 }
 
 # --- Which record a path id names (URL name or operation id -> "app_label.Model") ----------------
@@ -818,6 +974,81 @@ OBJECTS: dict[str, str] = {
     "crm_sales_quote_api_accept_quote": "sales.Quote",
     "crm_sales_quote_api_reject_quote": "sales.Quote",
     "crm_sales_quote_api_revise_quote": "sales.Quote",
+    # >>> H-DASH
+    # <<< H-DASH
+    # >>> H-FORECAST
+    "analytics:forecast_adjust": "analytics.ForecastCommit",
+    "crm_analytics_forecast_api_adjust_commit": "analytics.ForecastCommit",
+    # <<< H-FORECAST
+    # >>> H-REPORTS
+    "analytics:report_detail": "analytics.SavedReport",
+    "analytics:report_edit": "analytics.SavedReport",
+    "analytics:report_delete": "analytics.SavedReport",
+    "analytics:report_schedule": "analytics.SavedReport",
+    "analytics:schedule_edit": "analytics.ReportSchedule",
+    "analytics:schedule_delete": "analytics.ReportSchedule",
+    "analytics:delivery_detail": "analytics.ReportDelivery",
+    "crm_analytics_report_api_get_report": "analytics.SavedReport",
+    "crm_analytics_report_api_update_report": "analytics.SavedReport",
+    "crm_analytics_report_api_delete_report": "analytics.SavedReport",
+    "crm_analytics_report_api_run_report": "analytics.SavedReport",
+    "crm_analytics_report_api_get_schedule": "analytics.ReportSchedule",
+    "crm_analytics_report_api_update_schedule": "analytics.ReportSchedule",
+    "crm_analytics_report_api_delete_schedule": "analytics.ReportSchedule",
+    # <<< H-REPORTS
+    # >>> H-HOOKS
+    "webhooks:edit": "core.WebhookEndpoint",
+    "webhooks:delete": "core.WebhookEndpoint",
+    "webhooks:rotate": "core.WebhookEndpoint",
+    "webhooks:deliveries": "core.WebhookEndpoint",
+    "webhooks:redeliver": "core.WebhookDelivery",
+    "crm_core_webhook_api_get_webhook": "core.WebhookEndpoint",
+    "crm_core_webhook_api_update_webhook": "core.WebhookEndpoint",
+    "crm_core_webhook_api_delete_webhook": "core.WebhookEndpoint",
+    "crm_core_webhook_api_rotate_webhook_secret": "core.WebhookEndpoint",
+    "crm_core_webhook_api_list_deliveries": "core.WebhookEndpoint",
+    "crm_core_webhook_api_redeliver_delivery": "core.WebhookDelivery",
+    # <<< H-HOOKS
+    # >>> H-SVC
+    "service:ticket_detail": "service.Ticket",
+    "service:ticket_edit": "service.Ticket",
+    "service:ticket_status": "service.Ticket",
+    "service:ticket_transfer": "service.Ticket",
+    "service:ticket_delete": "service.Ticket",
+    "service:visit_complete": "service.ReturnVisit",
+    "service:visit_cancel": "service.ReturnVisit",
+    "crm_service_api_get_ticket": "service.Ticket",
+    "crm_service_api_update_ticket": "service.Ticket",
+    "crm_service_api_delete_ticket": "service.Ticket",
+    "crm_service_api_change_ticket_status": "service.Ticket",
+    "crm_service_api_transfer_ticket": "service.Ticket",
+    "crm_service_api_complete_visit": "service.ReturnVisit",
+    # <<< H-SVC
+    # >>> H-KB
+    "knowledge:detail": "knowledge.Article",
+    "knowledge:edit": "knowledge.Article",
+    "knowledge:status": "knowledge.Article",
+    "knowledge:delete": "knowledge.Article",
+    "knowledge:case_create": "pipeline.Opportunity",
+    "crm_knowledge_api_get_article": "knowledge.Article",
+    "crm_knowledge_api_update_article": "knowledge.Article",
+    "crm_knowledge_api_set_article_status": "knowledge.Article",
+    "crm_knowledge_api_delete_article": "knowledge.Article",
+    "crm_knowledge_api_related_articles": "pipeline.Opportunity",
+    "crm_knowledge_api_create_case_study": "pipeline.Opportunity",
+    # <<< H-KB
+    # >>> H-CF
+    "customfields:edit": "core.CustomField",
+    "customfields:retire": "core.CustomField",
+    "customfields:restore": "core.CustomField",
+    "customfields:move": "core.CustomField",
+    "crm_core_custom_field_api_get_custom_field": "core.CustomField",
+    "crm_core_custom_field_api_update_custom_field": "core.CustomField",
+    "crm_core_custom_field_api_retire_custom_field": "core.CustomField",
+    "crm_core_custom_field_api_restore_custom_field": "core.CustomField",
+    # <<< H-CF
+    # >>> H-MAVEN
+    # <<< H-MAVEN
 }
 
 # --- Documented exceptions to the page-wide protections ------------------------------------------

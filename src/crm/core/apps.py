@@ -8,4 +8,8 @@ class CoreConfig(AppConfig):
     verbose_name = _("Core")
 
     def ready(self) -> None:
-        from . import collab_sections  # noqa: F401 - comment and attachment targets and sections
+        from . import (
+            collab_sections,  # noqa: F401 - comment and attachment targets and sections
+            custom_field_menu,  # noqa: F401 - custom fields: menu entry, sections (H-CF)
+            webhook_menu,  # noqa: F401 - settings menu entry (and tasks) for webhooks
+        )

@@ -74,6 +74,8 @@ def apply_domain_error(
     aliases = aliases or {}
     for field, messages in exc.field_errors.items():
         name = aliases.get(field, field)
+        if hasattr(form, "field_for_error"):  # custom fields: "custom.<key>" -> "cf_<key>"
+            name = form.field_for_error(name)
         for message in messages:
             form.add_error(name if name in form.fields else None, str(message))
     if not exc.field_errors:

@@ -271,3 +271,8 @@ class Sequence(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.value}"
+
+
+from .custom_field_models import CustomField  # noqa: E402,F401
+from .idempotency import IdempotencyRecord  # noqa: E402,F401
+from .webhook_models import WebhookDelivery, WebhookEndpoint  # noqa: E402,F401

@@ -29,7 +29,9 @@ MENU: list[MenuItem] = [
     MenuItem("activities", _("Follow-ups"), "ti-phone-call", module="activities"),
     MenuItem("sales", _("Sales"), "ti-file-certificate", module="sales"),
     MenuItem("finance", _("Finance"), "ti-coin-yuan", module="finance"),
+    MenuItem("service", _("Service"), "ti-headset", module="service"),
     MenuItem("analytics", _("Reports"), "ti-chart-bar", module="analytics"),
+    MenuItem("knowledge", _("Knowledge"), "ti-book", module="knowledge"),
     MenuItem(
         "settings",
         _("Settings"),

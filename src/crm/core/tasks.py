@@ -64,3 +64,20 @@ def heartbeat() -> str:
     """Runs every minute so admins can see that the worker is alive."""
     with transaction.atomic():
         return "alive"
+
+
+@periodic_job(crontab(hour="2", minute="30"), name="backup")
+def nightly_backup() -> str:
+    """A whole-database archive in CRM_BACKUP_DIR every night, keeping the newest
+    CRM_BACKUP_KEEP (nothing happens when CRM_BACKUP_DIR is not set)."""
+    from .backup import scheduled_backup
+
+    return scheduled_backup()
+
+
+@periodic_job(crontab(hour="3", minute="10"), name="idempotency_keys")
+def forget_idempotency_keys() -> str:
+    """Forget API idempotency keys older than 24 hours."""
+    from .idempotency import purge_expired
+
+    return f"{purge_expired()} keys forgotten"

@@ -8,14 +8,15 @@ candidates (masked where the caller may not see them).
 from collections.abc import Callable
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
 from crm.core.api import Paginated, apply_sort, error_body, scoped, scoped_get
 from crm.core.audit import history_for
-from crm.core.errors import NotFound, PermissionDenied
+from crm.core.errors import NotFound, PermissionDenied, ValidationFailed
 from crm.core.schemas import EventRead
 from crm.org.models import Department, User
 
@@ -34,10 +35,12 @@ from .filters import (
     CustomerFilter,
 )
 from .models import Contact, Customer, PublicPool, Tag
+from .normalize import phone_digits
 from .pools import visible_pool_ids
 from .schemas import (
     AssignIn,
     BulkTransferIn,
+    CallerOut,
     CollaboratorsIn,
     ContactCreate,
     ContactRead,
@@ -356,6 +359,42 @@ def create_contact(request: HttpRequest, customer_id: int, payload: ContactCreat
         lambda: services.create_contact(actor=_me(request), customer=customer, data=payload.dict())
     )
     return result if isinstance(result, Status) else Status(201, _contact(request, result.pk))
+
+
+# --- Caller lookup (call-centre screen pop) -------------------------------------------------------
+@router.get(
+    "/caller",
+    response=CallerOut,
+    summary="Who is calling: customers and contacts with this phone number that you may see",
+)
+def caller_lookup(
+    request: HttpRequest,
+    phone: str = Query(
+        "", max_length=40, description="The caller's number, any format (at least 5 digits)"
+    ),
+) -> Any:
+    """Matches the customer's main phone and the contacts' mobiles exactly after normalising
+    both (``+86 138-0013-8000`` = ``13800138000``), newest activity first, at most 20 each.
+    Contacts of customers waiting in a masking pool come back masked."""
+    _require(request, "view")
+    digits = phone_digits(phone)
+    if len(digits) < 5:
+        raise ValidationFailed(
+            field_errors={"phone": [_("Enter a phone number of at least 5 digits.")]}
+        )
+    me = _me(request)
+    contacts = list(
+        contact_read_queryset(scoped(request, Contact))
+        .filter(mobile_digits=digits)
+        .order_by("-customer__updated_at", "pk")[:20]
+    )
+    customer_ids = {c.customer_id for c in contacts}
+    customers = list(
+        customer_read_queryset(
+            active_customers(me).filter(Q(phone_digits=digits) | Q(pk__in=customer_ids)), me
+        ).order_by("-updated_at", "pk")[:20]
+    )
+    return {"phone": digits, "customers": customers, "contacts": contacts}
 
 
 # --- Contacts -------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from crm.core.custom_field_forms import CustomFieldsMixin, add_filter_fields
 from crm.core.forms import TablerForm
 from crm.org.models import Department, User
 from crm.pipeline import dictionaries
@@ -75,7 +76,7 @@ def release_reason_text(org_id: int, choice: str, text: str) -> str:
 
 
 # --- Customers ------------------------------------------------------------------------------------
-class CustomerForm(TablerForm):
+class CustomerForm(CustomFieldsMixin, TablerForm):
     """Create or edit a customer: every R3.1 field, tags, parent and invoicing details."""
 
     name = forms.CharField(label=_("Name"), max_length=200)
@@ -151,6 +152,8 @@ class CustomerForm(TablerForm):
             del self.fields["version"]
         self.fields["parent"].queryset = parents  # type: ignore[attr-defined]
         self.customer = customer
+        self.add_custom_fields(user, "customer", customer)
+        self.style_fields()
 
     def basic_fields(self) -> list[Any]:
         return [self[n] for n in self.BASIC]
@@ -164,7 +167,7 @@ class CustomerForm(TablerForm):
     def service_data(self) -> dict[str, Any]:
         """The fields ``create_customer`` / ``update_customer`` take as ``data``."""
         keys = [*self.BASIC, *self.CONTACT, "notes", *self.INVOICING]
-        return {k: self.cleaned_data.get(k) or "" for k in keys}
+        return {k: self.cleaned_data.get(k) or "" for k in keys} | {"custom": self.custom_data()}
 
     def new_tag_names(self) -> list[str]:
         raw = (self.cleaned_data.get("new_tags") or "").replace("，", ",")
@@ -196,7 +199,7 @@ class FirstContactForm(TablerForm):
         return {k: v for k, v in self.cleaned_data.items() if v}
 
 
-class ContactForm(TablerForm):
+class ContactForm(CustomFieldsMixin, TablerForm):
     """Create or edit a contact (R3.2)."""
 
     name = forms.CharField(label=_("Name"), max_length=100)
@@ -216,9 +219,22 @@ class ContactForm(TablerForm):
     )
     version = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
+    def __init__(
+        self, *args: Any, user: User | None = None, contact: Any = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if user is not None:
+            self.add_custom_fields(user, "contact", contact)
+            self.style_fields()
+
     def service_data(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.cleaned_data.items() if k != "version"}
-        return {k: ("" if v is None and k != "birthday" else v) for k, v in data.items()}
+        data = {
+            k: v for k, v in self.cleaned_data.items() if k != "version" and not k.startswith("cf_")
+        }
+        data = {k: ("" if v is None and k != "birthday" else v) for k, v in data.items()}
+        if getattr(self, "custom_definitions", None) is not None:
+            data["custom"] = self.custom_data()
+        return data
 
 
 # --- Ownership moves ------------------------------------------------------------------------------
@@ -469,6 +485,8 @@ class CustomerFilterForm(TablerForm):
         self.fields["tag_id"].choices = EMPTY + [  # type: ignore[attr-defined]
             (str(t.pk), t.name) for t in Tag.objects.visible_to(user).order_by("name")
         ]
+        add_filter_fields(self, user, "customer")  # H-CF: the custom-field filter
+        self.style_fields()
 
 
 class ContactFilterForm(TablerForm):

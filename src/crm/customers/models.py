@@ -158,6 +158,7 @@ class Customer(ScopedModel):
     region = models.CharField(_("region"), max_length=100, blank=True)
     address = models.CharField(_("address"), max_length=300, blank=True)
     notes = models.TextField(_("notes"), blank=True)
+    custom = models.JSONField(_("custom fields"), default=dict, blank=True)
     # Invoicing details (开票信息)
     invoice_title = models.CharField(_("invoice title"), max_length=200, blank=True)
     tax_number = models.CharField(_("tax number"), max_length=40, blank=True)
@@ -244,6 +245,7 @@ class Contact(ScopedModel):
     )
     is_primary = models.BooleanField(_("primary contact"), default=False)
     notes = models.TextField(_("notes"), blank=True)
+    custom = models.JSONField(_("custom fields"), default=dict, blank=True)
 
     scope: ClassVar[ScopeFields] = ScopeFields(via="customer")
     scope_module: ClassVar[str] = "customers"

@@ -12,6 +12,7 @@ from typing import Any
 from ninja import Field, Schema
 
 from crm.core.api import ObjectIn, RecordId
+from crm.core.custom_fields import CUSTOM_HELP, CUSTOM_HELP_UPDATE
 
 from .api_helpers import days_since_followup, is_masked, masked_email, masked_phone, pool_return_at
 
@@ -66,6 +67,7 @@ class ContactRead(Schema):
     owner: UserBrief | None
     is_primary: bool
     notes: str
+    custom: dict[str, Any] = Field(default_factory=dict, description=CUSTOM_HELP)
     masked: bool
     version: int
     created_at: datetime
@@ -104,6 +106,7 @@ class ContactCreate(ObjectIn):
     birthday: date | None = None
     is_primary: bool = False
     notes: str = ""
+    custom: dict[str, Any] = Field(default_factory=dict, description=CUSTOM_HELP)
 
 
 class ContactUpdate(Schema):
@@ -121,6 +124,7 @@ class ContactUpdate(Schema):
     birthday: date | None = None
     is_primary: bool | None = None
     notes: str | None = None
+    custom: dict[str, Any] | None = Field(None, description=CUSTOM_HELP_UPDATE)
 
 
 # --- Customers ------------------------------------------------------------------------------------
@@ -151,6 +155,7 @@ class CustomerRead(Schema):
     region: str
     address: str
     notes: str
+    custom: dict[str, Any] = Field(default_factory=dict, description=CUSTOM_HELP)
     invoice_title: str
     tax_number: str
     invoice_address_phone: str
@@ -232,6 +237,7 @@ class _CustomerFields(Schema):
     invoice_address_phone: str = Field("", max_length=300)
     bank_name: str = Field("", max_length=200)
     bank_account: str = Field("", max_length=60)
+    custom: dict[str, Any] = Field(default_factory=dict, description=CUSTOM_HELP)
 
 
 class CustomerCreate(_CustomerFields):
@@ -269,6 +275,7 @@ class CustomerUpdate(Schema):
     invoice_address_phone: str | None = Field(None, max_length=300)
     bank_name: str | None = Field(None, max_length=200)
     bank_account: str | None = Field(None, max_length=60)
+    custom: dict[str, Any] | None = Field(None, description=CUSTOM_HELP_UPDATE)
     parent_id: int | None = Field(None, description="Send null to clear")
     tag_ids: list[RecordId] | None = Field(None, description="Replaces the tags when sent")
 
@@ -418,3 +425,11 @@ class PoolUpdate(Schema):
     reclaim_cooldown_days: int | None = Field(None, ge=0, le=36500)
     daily_claim_limit: int | None = Field(None, ge=1, le=100_000)
     mask_contacts: bool | None = None
+
+
+class CallerOut(Schema):
+    """Caller lookup: the normalised number and who has it."""
+
+    phone: str = Field(..., description="The number as digits (country code dropped)")
+    customers: list[CustomerRead]
+    contacts: list[ContactRead]

@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.core import audit
+from crm.core import audit, custom_fields
 from crm.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from crm.core.scoping import assert_in_scope
 from crm.org.models import User
@@ -157,6 +157,7 @@ def create_customer(
     clean = _clean_customer_data(actor, data)
     if not clean.get("name"):
         raise ValidationFailed(field_errors={"name": [_("Enter the customer's name.")]})
+    clean["custom"] = custom_fields.clean_custom(_org_id(actor), "customer", data.get("custom"))
     owner = owner or actor
     if owner.org_id != actor.org_id or not owner.is_active:
         raise ValidationFailed(field_errors={"owner": [_("Choose an active colleague.")]})
@@ -233,6 +234,10 @@ def update_customer(
     _require(actor, "edit")
     assert_in_scope(actor, customer, "edit")
     clean = _clean_customer_data(actor, data)
+    if "custom" in data:
+        clean["custom"] = custom_fields.clean_custom(
+            _org_id(actor), "customer", data["custom"], current=customer.custom, partial=True
+        )
     before = {
         **audit.snapshot(customer),
         "tags": sorted(customer.tags.values_list("pk", flat=True)),
@@ -408,6 +413,7 @@ def _create_contact(actor: User, customer: Customer, data: dict[str, Any]) -> Co
     clean = _clean_contact(data)
     if not clean.get("name"):
         raise ValidationFailed(field_errors={"name": [_("Enter the contact's name.")]})
+    clean["custom"] = custom_fields.clean_custom(customer.org_id, "contact", data.get("custom"))
     contact = Contact(
         org_id=customer.org_id,
         customer=customer,
@@ -451,6 +457,10 @@ def update_contact(
     assert_in_scope(actor, contact, "edit")
     _check_version(contact, version)
     clean = _clean_contact(data)
+    if "custom" in data:
+        clean["custom"] = custom_fields.clean_custom(
+            contact.org_id, "contact", data["custom"], current=contact.custom, partial=True
+        )
     before = audit.snapshot(contact)
     for key, value in clean.items():
         setattr(contact, key, value)

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext
 from django.views.decorators.http import require_POST
 
+from crm.core import custom_fields as cf
 from crm.core.api import apply_sort
 from crm.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from crm.core.forms import apply_domain_error, error_text, raise_unless_form_error
@@ -193,21 +194,39 @@ def _sort_links(request: HttpRequest, current: str) -> dict[str, dict[str, Any]]
     return links
 
 
-def _chosen_columns(request: HttpRequest) -> list[str]:
-    """Columns from ``?cols=`` (kept in the session from then on), the session, or defaults."""
+def _chosen_columns(request: HttpRequest, custom: list[str] | None = None) -> list[str]:
+    """Columns from ``?cols=`` (kept in the session from then on), the session, or defaults.
+    ``custom`` are the keys of the custom-field columns offered (H-CF; shown by default)."""
+    keys = COLUMN_KEYS + list(custom or [])
     if "cols" in request.GET:
         raw = ",".join(request.GET.getlist("cols"))
-        chosen = [c for c in COLUMN_KEYS if c in raw.split(",")]
+        chosen = [c for c in keys if c in raw.split(",")]
         request.session[COLUMNS_SESSION_KEY] = chosen
         return chosen
     stored = request.session.get(COLUMNS_SESSION_KEY)
     if isinstance(stored, list):
-        return [c for c in COLUMN_KEYS if c in stored]
-    return list(DEFAULT_COLUMNS)
+        return [c for c in keys if c in stored]
+    return [*DEFAULT_COLUMNS, *(custom or [])]
 
 
-def _cells(customer: Customer, columns: list[str], labels: dict[str, dict[str, str]]) -> list:
-    """(column key, value) pairs of one row, in the chosen order."""
+def _custom_filter(request: HttpRequest, me: User, qs: Any, problems: list[str]) -> Any:
+    """``qs`` narrowed by the list's custom-field filter (``cf``, ``cf_op``, ``cf_value``);
+    a bad one adds its message to ``problems`` and shows nothing (H-CF)."""
+    q, problem = cf.list_filter(me, "customer", request.GET)
+    if problem:
+        problems.append(problem)
+        return qs.none()
+    return qs.filter(q) if q is not None else qs
+
+
+def _cells(
+    customer: Customer,
+    columns: list[str],
+    labels: dict[str, dict[str, str]],
+    custom: dict[str, Any] | None = None,
+) -> list:
+    """(column key, value) pairs of one row, in the chosen order (``custom``: the values of
+    the custom-field columns, by column key)."""
     values: dict[str, Any] = {
         "owner": customer.owner.display_name if customer.owner else "",
         "grade": customer.grade,
@@ -225,13 +244,18 @@ def _cells(customer: Customer, columns: list[str], labels: dict[str, dict[str, s
     for field, names in labels.items():
         value = getattr(customer, field)
         values[field] = names.get(value, value)
-    return [(key, values[key]) for key in columns]
+    values.update(custom or {})
+    return [(key, values.get(key, "")) for key in columns]
 
 
 def _customer_rows(
-    page: Any, columns: list[str], labels: dict[str, dict[str, str]]
+    page: Any,
+    columns: list[str],
+    labels: dict[str, dict[str, str]],
+    custom: dict[int, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    return [{"customer": c, "cells": _cells(c, columns, labels)} for c in page]
+    custom = custom or {}
+    return [{"customer": c, "cells": _cells(c, columns, labels, custom.get(c.pk))} for c in page]
 
 
 # --- Customer list ------------------------------------------------------------------------------
@@ -262,14 +286,17 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         tab = "mine"
     filters, problems = _parse_filters(request)
     sort = request.GET.get("sort") or ""
-    qs = filters.apply(_tab_queryset(me, tab), me)
+    qs = _custom_filter(request, me, filters.apply(_tab_queryset(me, tab), me), problems)
     qs, sort_problem = _sorted(qs, sort, CUSTOMER_SORTS, CUSTOMER_DEFAULT_SORT)
     if sort_problem:
         problems.append(sort_problem)
         sort = ""
     qs = qs.select_related("owner", "pool").prefetch_related("tags")
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    columns = _chosen_columns(request)
+    custom_defs = cf.column_defs(me, "customer")
+    columns = _chosen_columns(request, [key for key, _f in custom_defs])
+    custom_fields = [f for key, f in custom_defs if key in columns]
+    custom_values = cf.column_values(me, custom_fields, page) if custom_fields else {}
     labels = _label_maps(me.org_id)
     links = _sort_links(request, sort)
     column_defs = [
@@ -280,6 +307,9 @@ def customer_list(request: HttpRequest) -> HttpResponse:
             "sort": links.get(sort_key) if sort_key else None,
         }
         for key, label, sort_key in COLUMNS
+    ] + [
+        {"key": key, "label": f.label, "chosen": key in columns, "sort": None, "custom": True}
+        for key, f in custom_defs
     ]
     return render(
         request,
@@ -299,7 +329,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
             "filter_form": CustomerFilterForm(request.GET or None, user=me, with_owner=wide),
             "problems": problems,
             "page": page,
-            "rows": _customer_rows(page, columns, labels),
+            "rows": _customer_rows(page, columns, labels, custom_values),
             "columns": [c for c in column_defs if c["chosen"]],
             "all_columns": column_defs,
             "name_sort": links["name"],
@@ -901,7 +931,7 @@ def contact_create(request: HttpRequest, pk: int) -> HttpResponse:
     customer = get_scoped_or_404(active_customers(me), me, pk, "edit")
     candidates: list[dict[str, Any]] | None = None
     if request.method == "POST":
-        form = ContactForm(request.POST)
+        form = ContactForm(request.POST, user=me)
         if form.is_valid():
             try:
                 services.create_contact(actor=me, customer=customer, data=form.service_data())
@@ -918,7 +948,7 @@ def contact_create(request: HttpRequest, pk: int) -> HttpResponse:
                 )
                 return redirect(reverse("customers:detail", args=[pk]) + "#section-contacts")
     else:
-        form = ContactForm()
+        form = ContactForm(user=me)
     return _contact_form_page(request, form, customer, None, candidates)
 
 
@@ -955,7 +985,7 @@ def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
         Contact.objects.visible_to(me).select_related("customer", "customer__pool"), me, pk, "edit"
     )
     if request.method == "POST":
-        form = ContactForm(request.POST)
+        form = ContactForm(request.POST, user=me, contact=contact)
         if form.is_valid():
             try:
                 services.update_contact(
@@ -978,7 +1008,7 @@ def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
         fields = [f for f in ContactForm.base_fields if f != "version"]
         initial = {f: getattr(contact, f) for f in fields}
         initial["version"] = contact.version
-        form = ContactForm(initial=initial)
+        form = ContactForm(initial=initial, user=me, contact=contact)
     return _contact_form_page(request, form, contact.customer, contact, None)
 
 
@@ -1026,6 +1056,7 @@ def pool_detail(request: HttpRequest, pk: int) -> HttpResponse:
     filters, problems = _parse_filters(request)
     sort = request.GET.get("sort") or ""
     waiting = active_customers(me).filter(pool=pool, owner__isnull=True)
+    waiting = _custom_filter(request, me, waiting, problems)
     qs, sort_problem = _sorted(
         filters.apply(waiting, me), sort, CUSTOMER_SORTS, ["-pool_entered_at", "-pk"]
     )

@@ -18,6 +18,7 @@ from ninja import Field, FilterSchema, Schema
 
 from crm.core.api import RecordId
 from crm.customers.schemas import CustomerBrief, UserBrief
+from crm.pipeline.opportunity_schemas import FilterId
 
 from .choices import PlanStatus
 
@@ -129,9 +130,9 @@ class PlansReplaceIn(Schema):
 
 
 class ReceivablePlanFilter(FilterSchema):
-    contract_id: int | None = None
-    customer_id: int | None = None
-    owner_id: int | None = Field(None, description="The contract's owner")
+    contract_id: FilterId | None = None
+    customer_id: FilterId | None = None
+    owner_id: FilterId | None = Field(None, description="The contract's owner")
     status: PLAN_STATUSES | None = None
     overdue: bool | None = Field(None, description="Only overdue (true) or only not overdue")
     due_from: date | None = Field(None, description="Due on or after")
@@ -223,9 +224,9 @@ class FinanceReasonIn(Schema):
 
 
 class ReceiptFilter(FilterSchema):
-    contract_id: int | None = None
-    customer_id: int | None = None
-    owner_id: int | None = None
+    contract_id: FilterId | None = None
+    customer_id: FilterId | None = None
+    owner_id: FilterId | None = None
     status: RECEIPT_STATUSES | None = None
     method: METHODS | None = None
     date_from: date | None = Field(None, alias="from", description="Received on or after")
@@ -271,7 +272,7 @@ class WriteOffCreate(Schema):
 
 
 class WriteOffFilter(FilterSchema):
-    contract_id: int | None = None
+    contract_id: FilterId | None = None
     status: WRITE_OFF_STATUSES | None = None
 
 
@@ -375,8 +376,8 @@ class InvoiceMailIn(Schema):
 
 
 class InvoiceFilter(FilterSchema):
-    contract_id: int | None = None
-    customer_id: int | None = None
+    contract_id: FilterId | None = None
+    customer_id: FilterId | None = None
     status: INVOICE_STATUSES | None = None
     kind: INVOICE_KINDS | None = None
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.utils import translation
@@ -78,6 +78,9 @@ class Resource:
     #: service field names whose errors belong to another import field ("mobile" of the
     #: first contact of a customer is the column "contact_mobile")
     error_fields: dict[str, str] = field(default_factory=dict)
+    #: the custom-field record kind (``crm.core.custom_fields``) whose fields are importable
+    #: as extra columns ``custom.<key>`` (H-CF); "" for none
+    custom_target: str = ""
 
     def field_named(self, key: str) -> ImportField | None:
         return next((f for f in self.fields if f.key == key), None)
@@ -111,13 +114,73 @@ def register_resource(resource: Resource) -> Resource:
     return resource
 
 
-def get_resource(key: str) -> Resource | None:
-    return RESOURCES.get(key)
+def get_resource(key: str, org_id: int | None = None) -> Resource | None:
+    """The resource ``key``; with ``org_id``, including that organisation's custom fields."""
+    resource = RESOURCES.get(key)
+    if resource is not None and org_id:
+        resource = with_custom_fields(resource, org_id)
+    return resource
 
 
 def resources_for(user: Any) -> list[Resource]:
-    """The resources ``user`` may import into, in registration order."""
-    return [r for r in RESOURCES.values() if r.may_import(user)]
+    """The resources ``user`` may import into, in registration order (with the custom fields
+    of the user's organisation)."""
+    org_id = getattr(user, "org_id", None)
+    return [
+        with_custom_fields(r, org_id) if org_id else r
+        for r in RESOURCES.values()
+        if r.may_import(user)
+    ]
+
+
+#: the import field key of a custom field's column
+CUSTOM_PREFIX = "custom."
+
+
+def with_custom_fields(resource: Resource, org_id: int) -> Resource:
+    """``resource`` with one more field per active custom field of ``org_id`` (H-CF): key
+    ``custom.<key>``, suggested for a column titled with the field's label or key; required
+    when the field is required and has no default. The row handlers read them with
+    ``custom_values``; ``clean_custom`` validates them (errors reported per line)."""
+    if not resource.custom_target:
+        return resource
+    from crm.core.custom_fields import definitions
+
+    extra = tuple(
+        ImportField(
+            CUSTOM_PREFIX + f.key,
+            f.label,
+            (f.label, f.key),
+            required=f.required and f.default is None,
+            example=", ".join(f.choices[:1]),
+            help=f.help_text,
+        )
+        for f in definitions(org_id, resource.custom_target)
+    )
+    return replace(resource, fields=resource.fields + extra) if extra else resource
+
+
+def custom_values(ctx: RowContext, values: dict[str, str]) -> dict[str, Any]:
+    """The row's non-empty custom-field cells (``custom.<key>``), as values ``clean_custom``
+    takes (colleagues by name, several choices split)."""
+    from crm.core.custom_fields import definitions, import_cell
+
+    given = {
+        k.removeprefix(CUSTOM_PREFIX): v
+        for k, v in values.items()
+        if k.startswith(CUSTOM_PREFIX) and v not in (None, "")
+    }
+    if not given or not ctx.resource.custom_target:
+        return {}
+    org_id = int(ctx.actor.org_id or 0)
+    fields = ctx.cached(
+        ("custom-fields", ctx.resource.custom_target),
+        lambda: {f.key: f for f in definitions(org_id, ctx.resource.custom_target)},
+    )
+    return {
+        key: import_cell(org_id, fields[key], raw) if key in fields else raw
+        for key, raw in given.items()
+    }
 
 
 # --- mapping suggestions ---------------------------------------------------------------------

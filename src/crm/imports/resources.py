@@ -21,7 +21,14 @@ from django.utils.translation import gettext_lazy
 
 from crm.core.errors import PermissionDenied, ValidationFailed
 
-from .registry import EXTERNAL_ID, ImportField, Resource, RowContext, register_resource
+from .registry import (
+    EXTERNAL_ID,
+    ImportField,
+    Resource,
+    RowContext,
+    custom_values,
+    register_resource,
+)
 
 TRUE = {"1", "y", "yes", "true", "是", "√", "✓", "x", "重点", "on"}
 FALSE = {"0", "n", "no", "false", "否", "", "off"}
@@ -239,7 +246,15 @@ def _customer_data(ctx: RowContext, values: dict[str, str]) -> dict[str, Any]:
     for field, kind in DICTIONARY_FIELDS.items():
         if values.get(field):
             data[field] = dictionary_value(ctx, kind, values[field], field)
+    _add_custom(ctx, values, data)
     return data
+
+
+def _add_custom(ctx: RowContext, values: dict[str, str], data: dict[str, Any]) -> None:
+    """The row's custom-field cells as ``data["custom"]`` (H-CF), when it has any."""
+    custom = custom_values(ctx, values)
+    if custom:
+        data["custom"] = custom
 
 
 def _first_contact(values: dict[str, str]) -> dict[str, Any] | None:
@@ -352,6 +367,7 @@ def _contact_match(customer: Any, data: dict[str, Any]) -> Any:
 
 CUSTOMERS = Resource(
     key="customers",
+    custom_target="customer",  # H-CF: custom-field columns
     label=gettext_lazy("Customers"),
     module="customers",
     model_label="customers.Customer",
@@ -502,13 +518,16 @@ def create_contact(ctx: RowContext, values: dict[str, str]) -> Any:
     from crm.customers import services
 
     customer = customer_named(ctx, values.get("customer", ""), "edit")
-    return services.create_contact(actor=ctx.actor, customer=customer, data=_contact_data(values))
+    data = _contact_data(values)
+    _add_custom(ctx, values, data)
+    return services.create_contact(actor=ctx.actor, customer=customer, data=data)
 
 
 def update_contact(ctx: RowContext, contact: Any, values: dict[str, str]) -> Any:
     from crm.customers import services
 
     data = _contact_data(values)
+    _add_custom(ctx, values, data)
     if not data:
         return contact
     return services.update_contact(actor=ctx.actor, contact=contact, data=data)
@@ -516,6 +535,7 @@ def update_contact(ctx: RowContext, contact: Any, values: dict[str, str]) -> Any
 
 CONTACTS = Resource(
     key="contacts",
+    custom_target="contact",  # H-CF: custom-field columns
     label=gettext_lazy("Contacts"),
     module="customers",
     action="edit",
@@ -593,6 +613,7 @@ def _lead_data(ctx: RowContext, values: dict[str, str]) -> dict[str, Any]:
         )
     if values.get("source"):
         data["source"] = dictionary_value(ctx, DictionaryKind.SOURCE, values["source"], "source")
+    _add_custom(ctx, values, data)
     return data
 
 
@@ -649,6 +670,7 @@ def update_lead(ctx: RowContext, lead: Any, values: dict[str, str]) -> Any:
 
 LEADS = Resource(
     key="leads",
+    custom_target="lead",  # H-CF: custom-field columns
     label=gettext_lazy("Leads"),
     module="leads",
     model_label="leads.Lead",
@@ -754,6 +776,7 @@ def _opportunity_data(ctx: RowContext, values: dict[str, str]) -> dict[str, Any]
     for field, kind in DICTIONARY_FIELDS.items():
         if values.get(field):
             data[field] = dictionary_value(ctx, kind, values[field], field)
+    _add_custom(ctx, values, data)
     return data
 
 
@@ -806,6 +829,7 @@ def update_opportunity(ctx: RowContext, opportunity: Any, values: dict[str, str]
 
 OPPORTUNITIES = Resource(
     key="opportunities",
+    custom_target="opportunity",  # H-CF: custom-field columns
     label=gettext_lazy("Opportunities"),
     module="opportunities",
     model_label="pipeline.Opportunity",

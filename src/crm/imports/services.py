@@ -81,7 +81,7 @@ def stale_after() -> timedelta:
 # --- access ----------------------------------------------------------------------------------
 def resource_for(actor: User, key: str) -> Resource:
     """The resource ``key`` if ``actor`` may import into it."""
-    resource = get_resource(key)
+    resource = get_resource(key, actor.org_id)
     if resource is None:
         raise ValidationFailed(field_errors={"resource": [_("Choose what to import.")]})
     if not resource.may_import(actor):
@@ -93,7 +93,7 @@ def _own(actor: User, job: ImportJob) -> Resource:
     """Only the uploader works with a job (others get "not found")."""
     if job.org_id != actor.org_id or job.created_by_id != actor.pk:
         raise NotFound()
-    resource = get_resource(job.resource)
+    resource = get_resource(job.resource, job.org_id)
     if resource is None:
         raise NotFound()
     return resource
@@ -584,7 +584,7 @@ def run_job(job_id: int, *, size: int | None = None) -> ImportJob | None:
         return None
     job = ImportJob.objects.select_related("created_by", "created_by__org").get(pk=job_id)
     actor = job.created_by
-    resource = get_resource(job.resource)
+    resource = get_resource(job.resource, job.org_id)
     if actor is None or not actor.is_active or resource is None:
         _fail(job_id, token, _("The account that started this import is no longer active."))
         return job

@@ -125,7 +125,7 @@ def import_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def template_download(request: HttpRequest) -> HttpResponseBase:
     """The XLSX template of a resource: its column titles in Chinese and an example row."""
-    resource = get_resource(request.GET.get("resource") or "")
+    resource = get_resource(request.GET.get("resource") or "", _me(request).org_id)
     if resource is None:
         raise NotFound()
     if not resource.may_import(_me(request)):
@@ -156,7 +156,7 @@ def import_map(request: HttpRequest, pk: int) -> HttpResponse:
     what duplicates do and strict mode; optionally save the mapping."""
     me = _me(request)
     job = _job(request, pk)
-    resource = get_resource(job.resource)
+    resource = get_resource(job.resource, job.org_id)
     if resource is None:
         raise NotFound()
     if job.status != JobStatus.DRAFT:
@@ -231,7 +231,7 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
     in a transaction that is rolled back."""
     me = _me(request)
     job = _job(request, pk)
-    resource = get_resource(job.resource)
+    resource = get_resource(job.resource, job.org_id)
     if resource is None:
         raise NotFound()
     if job.status != JobStatus.DRAFT:
@@ -309,7 +309,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job(request, pk)
     if job.status == JobStatus.DRAFT:
         return redirect("imports:map", pk=job.pk)
-    resource = get_resource(job.resource)
+    resource = get_resource(job.resource, job.org_id)
     return render(
         request,
         "imports/import_detail.html",

@@ -18,6 +18,7 @@ from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.core import custom_fields as cf
 from crm.core.views import require_perm
 from crm.org.models import User
 
@@ -76,20 +77,26 @@ def export_customers(request: HttpRequest) -> HttpResponseBase:
     tab = request.GET.get("view") or "mine"
     if tab not in tabs:
         tab = "mine"
-    filters, _problems = customer_views._parse_filters(request)
+    filters, problems = customer_views._parse_filters(request)
     qs = filters.apply(customer_views._tab_queryset(me, tab), me)
+    qs = customer_views._custom_filter(request, me, qs, problems)
     qs, _problem = customer_views._sorted(
         qs, request.GET.get("sort") or "", CUSTOMER_SORTS, CUSTOMER_DEFAULT_SORT
     )
     qs = qs.select_related("owner", "pool").prefetch_related("tags")
-    columns = customer_views._chosen_columns(request)
+    custom_defs = cf.column_defs(me, "customer")
+    columns = customer_views._chosen_columns(request, [key for key, _f in custom_defs])
     labels = customer_views._label_maps(me.org_id)
     names = {key: label for key, label, _sort in customer_views.COLUMNS}
+    names.update({key: f.label for key, f in custom_defs})
     titles = [_("Name"), *(names[key] for key in columns)]
+    custom = [f for key, f in custom_defs if key in columns]
+    people = cf.all_user_names(me.org_id) if custom else {}
 
     def rows() -> Any:
         for customer in qs.iterator(chunk_size=CHUNK_ROWS):
-            cells = customer_views._cells(customer, columns, labels)
+            values = cf.export_values(custom, customer, people) if custom else None
+            cells = customer_views._cells(customer, columns, labels, values)
             yield [customer.name, *(flat(key, value) for key, value in cells)]
 
     return export_response(
@@ -119,7 +126,10 @@ def export_opportunities(request: HttpRequest) -> HttpResponseBase:
     now = timezone.now()
     saved = list(queries.saved_queries(me))
     sel = list_views._Selection(request, me, saved)
-    columns = list_views._chosen_columns(request, sel.saved)
+    custom_defs = cf.column_defs(me, "opportunity")
+    columns = list_views._chosen_columns(request, sel.saved, [key for key, _f in custom_defs])
+    custom = [f for key, f in custom_defs if key in columns]
+    people = cf.all_user_names(me.org_id or 0) if custom else {}
     qs = queries.apply_sort(sel.queryset(me, now), sel.sort)
     qs = qs.select_related("customer", "owner", "stage", "node", "pipeline")
     kinds = set(list_views.DICTIONARY_COLUMNS.values())
@@ -130,11 +140,13 @@ def export_opportunities(request: HttpRequest) -> HttpResponseBase:
         if key in columns
     }
     names = {c.key: c.label for c in queries.COLUMNS}
+    names.update({key: f.label for key, f in custom_defs})
     titles = [_("Name"), *(names[key] for key in columns)]
 
     def rows() -> Any:
         for o in qs.iterator(chunk_size=CHUNK_ROWS):
-            cells = list_views._cells(o, columns, labels, now)
+            values = cf.export_values(custom, o, people) if custom else None
+            cells = list_views._cells(o, columns, labels, now, values)
             yield [o.name, *(flat(key, value) for key, value in cells)]
 
     return export_response(
@@ -181,6 +193,15 @@ def export_leads(request: HttpRequest) -> HttpResponseBase:
     elif which not in LEAD_LISTS:
         which = "all"
     qs = LeadFilter.from_query(request.GET).apply(qs.select_related("pool", "owner"), me)
+    custom_q, custom_problem = cf.list_filter(me, "lead", request.GET)
+    if custom_problem:
+        qs = qs.none()
+    elif custom_q is not None:
+        qs = qs.filter(custom_q)
+    # every active custom field (the lead list has no column chooser); its title is the
+    # field's label, which the lead import recognises
+    custom = cf.fields_for(me, "lead")
+    people = cf.all_user_names(me.org_id) if custom else {}
     try:
         qs = apply_sort(qs, request.GET.get("sort"), LEAD_SORTS, ["-created_at", "-pk"])
     except ValidationFailed:
@@ -204,6 +225,7 @@ def export_leads(request: HttpRequest) -> HttpResponseBase:
         _("Owner"),
         _("Pool"),
         _("Created"),
+        *(f.label for f in custom),
     ]
 
     def rows() -> Any:
@@ -223,6 +245,7 @@ def export_leads(request: HttpRequest) -> HttpResponseBase:
                 lead.owner.display_name if lead.owner else "",
                 lead.pool.name,
                 timezone.localtime(lead.created_at),
+                *cf.export_values(custom, lead, people).values(),
             ]
 
     return export_response(

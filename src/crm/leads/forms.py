@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from crm.core.custom_field_forms import CustomFieldsMixin, add_filter_fields, initial_values
 from crm.core.forms import TablerFormMixin
 from crm.org.models import User
 from crm.pipeline import dictionaries
@@ -50,7 +51,7 @@ def dictionary_choices(user: User, kind: str, empty: Any = None) -> list[tuple[s
 
 
 # --- Leads ---------------------------------------------------------------------------------------
-class LeadForm(TablerFormMixin, forms.Form):
+class LeadForm(CustomFieldsMixin, TablerFormMixin, forms.Form):
     """Create or edit a lead; ``extra_lines`` holds other attributes, ``name = value`` a line."""
 
     company = forms.CharField(label=_("Company"), max_length=200, required=False)
@@ -101,6 +102,7 @@ class LeadForm(TablerFormMixin, forms.Form):
         else:
             del self.fields["pool"]
             del self.fields["assign_to_me"]
+        self.add_custom_fields(user, "lead", creating=creating)
         self.style_fields()
 
     def clean_extra_lines(self) -> dict[str, str]:
@@ -122,6 +124,7 @@ class LeadForm(TablerFormMixin, forms.Form):
         initial = {f: getattr(lead, f) for f in LEAD_FIELDS}
         lines = "\n".join(f"{k} = {v}" for k, v in (lead.extra or {}).items())
         initial.update(extra_lines=lines, version=lead.version)
+        initial.update(initial_values(lead.org_id, "lead", lead.custom))
         return initial
 
     def lead_data(self) -> dict[str, Any]:
@@ -129,8 +132,10 @@ class LeadForm(TablerFormMixin, forms.Form):
             k: v
             for k, v in self.cleaned_data.items()
             if k not in ("extra_lines", "pool", "assign_to_me", "version")
+            and not k.startswith("cf_")
         }
         data["extra"] = self.cleaned_data.get("extra_lines") or {}
+        data["custom"] = self.custom_data()
         return data
 
 
@@ -157,6 +162,7 @@ class LeadFilterForm(TablerFormMixin, forms.Form):
         self.fields["industry"].choices = dictionary_choices(  # type: ignore[attr-defined]
             user, DictionaryKind.INDUSTRY, _("Any industry")
         )
+        add_filter_fields(self, user, "lead")  # H-CF: the custom-field filter
         self.style_fields()
 
 

@@ -183,6 +183,7 @@ class Lead(ScopedModel):
     product_line = models.CharField(_("product line"), max_length=100, blank=True)
     notes = models.TextField(_("message / notes"), blank=True)
     extra = models.JSONField(_("other attributes"), default=dict, blank=True)
+    custom = models.JSONField(_("custom fields"), default=dict, blank=True)
     score = models.IntegerField(_("score"), default=0)
     status = models.CharField(
         _("status"), max_length=20, choices=LeadStatus.choices, default=LeadStatus.NEW

@@ -8,6 +8,7 @@ from typing import Any
 from ninja import Field, Schema
 
 from crm.core.api import ObjectIn, RecordId
+from crm.core.custom_fields import CUSTOM_HELP, CUSTOM_HELP_UPDATE
 
 
 class LeadUserBrief(Schema):
@@ -41,6 +42,7 @@ class LeadRead(Schema):
     product_line: str
     notes: str
     extra: dict[str, Any]
+    custom: dict[str, Any] = Field(default_factory=dict, description=CUSTOM_HELP)
     score: int
     status: str
     invalid_reason: str
@@ -73,6 +75,7 @@ class LeadCreate(Schema):
     extra: dict[str, Any] = Field(
         default_factory=dict, description="Any other attributes; all are kept"
     )
+    custom: dict[str, Any] = Field(default_factory=dict, description=CUSTOM_HELP)
     pool_id: int | None = Field(None, description="Default: the total pool")
     owner_id: int | None = Field(None, description="Assign at once (else the rules decide)")
 
@@ -90,6 +93,7 @@ class LeadUpdate(Schema):
     notes: str | None = None
     source: str | None = Field(None, max_length=60)
     extra: dict[str, Any] | None = Field(None, description="Replaces the extra attributes")
+    custom: dict[str, Any] | None = Field(None, description=CUSTOM_HELP_UPDATE)
     version: int | None = Field(None, description="The version you read (stale: 409)")
 
 

@@ -33,7 +33,7 @@ from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from crm.core import audit
+from crm.core import audit, custom_fields
 from crm.core.errors import (
     Conflict,
     InvalidTransition,
@@ -69,6 +69,7 @@ LEAD_FIELDS = [
 ]
 #: keys never stored in ``extra`` (form plumbing)
 IGNORED_KEYS = {"csrfmiddlewaretoken", "extra", "pool", "pool_id", "owner", "owner_id", "version"}
+IGNORED_KEYS.add("custom")  # custom field values (crm.core.custom_fields), never "extra"
 MAX_EXTRA_KEYS = 50
 MAX_EXTRA_KEY = 60
 MAX_EXTRA_VALUE = 1000
@@ -276,6 +277,10 @@ def create_lead(
     if not pool.is_active:
         raise ValidationFailed(field_errors={"pool": [_("This pool is disabled.")]})
     clean, extra = clean_lead_data(org_id, data)
+    # The public web form (no actor) takes no custom values; defaults still apply.
+    clean["custom"] = custom_fields.clean_custom(
+        org_id, "lead", data.get("custom") if actor else None, enforce_required=actor is not None
+    )
     if source is not None:
         clean["source"] = ""
         clean.update(clean_lead_data(org_id, {"source": source})[0])
@@ -327,6 +332,10 @@ def update_lead(
     clean, _rest = clean_lead_data(actor.org_id, fields)  # type: ignore[arg-type]
     if "extra" in data:
         clean["extra"] = _clean_extra(dict(data.get("extra") or {}))
+    if "custom" in data:
+        clean["custom"] = custom_fields.clean_custom(
+            lead.org_id, "lead", data["custom"], current=lead.custom, partial=True
+        )
     before = audit.snapshot(lead)
     for key, value in clean.items():
         setattr(lead, key, value)
@@ -776,6 +785,7 @@ def convert_lead(
             "region": lead.region,
             "phone": lead.phone if contact_data else (lead.phone or lead.mobile),
             "email": "" if contact_data else lead.email,
+            "custom": custom_fields.carry_over(lead.org_id, "lead", lead.custom, "customer"),
         }
         customer = customer_services.create_customer(
             actor=actor,

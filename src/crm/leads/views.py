@@ -25,6 +25,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from crm.core import custom_fields
 from crm.core.api import apply_sort
 from crm.core.errors import DomainError, NotFound, ValidationFailed
 from crm.core.forms import apply_domain_error
@@ -111,14 +112,22 @@ def _lead_list(
     user: User = request.user  # type: ignore[assignment]
     filters = LeadFilter.from_query(request.GET)
     qs = filters.apply(qs.select_related("pool", "owner"), user)
+    custom_q, custom_problem = custom_fields.list_filter(user, "lead", request.GET)  # H-CF
+    if custom_problem:
+        qs = qs.none()
+    elif custom_q is not None:
+        qs = qs.filter(custom_q)
     try:
         qs = apply_sort(qs, request.GET.get("sort"), LEAD_SORTS, ["-created_at", "-pk"])
     except ValidationFailed:
         qs = qs.order_by("-created_at", "-pk")
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     labels = _labels(user, DictionaryKind.SOURCE)
+    custom_columns = custom_fields.list_columns(user, "lead")
+    custom_cells = custom_fields.column_cells(user, custom_columns, page) if custom_columns else {}
     for lead in page:
         lead.source_label = labels.get(lead.source, lead.source)
+        lead.custom_cells = custom_cells.get(lead.pk, [])
     bulk = BulkForm(user=user, initial={"next": request.get_full_path()})
     return render(
         request,
@@ -129,6 +138,8 @@ def _lead_list(
             "tab": tab,
             "pool": pool,
             "filter_form": LeadFilterForm(request.GET or None, user=user),
+            "custom_columns": custom_columns,
+            "custom_problem": custom_problem,
             "bulk_form": bulk,
             "bulk_actions": _bulk_actions(user, pool=pool),
             "can_create": user.can("leads", "create"),

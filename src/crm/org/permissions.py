@@ -18,6 +18,8 @@ MODULES: list[tuple[str, object]] = [
     ("sales", _("Sales")),
     ("finance", _("Finance")),
     ("analytics", _("Reports")),
+    ("service", _("Customer service")),
+    ("knowledge", _("Knowledge base")),
     ("settings", _("Settings")),
     ("audit", _("Audit trail")),
 ]
@@ -60,7 +62,9 @@ BUILTIN_ROLES: dict[str, tuple[object, object, str, list[str]]] = {
         DataScope.SELF,
         grant(["customers", "leads", "opportunities", "activities"], ["view", "create", "edit"])
         + grant(["sales"], ["view", "create", "edit"])
-        + grant(["finance", "analytics"], ["view"]),
+        + grant(["finance", "analytics"], ["view"])
+        + grant(["service"], ["view", "create", "edit"])
+        + grant(["knowledge"], ["view"]),
     ),
     BuiltinRole.MANAGER: (
         _("Sales manager"),
@@ -71,14 +75,18 @@ BUILTIN_ROLES: dict[str, tuple[object, object, str, list[str]]] = {
             ["view", "create", "edit", "delete", "transfer", "export", "approve"],
         )
         + grant(["finance"], ["view"])
-        + grant(["analytics"], ["view", "export"]),
+        + grant(["analytics"], ["view", "export"])
+        + grant(["service"], ["view", "create", "edit", "delete", "transfer", "export"])
+        + grant(["knowledge"], ["view", "create", "edit"]),
     ),
     BuiltinRole.DIRECTOR: (
         _("Sales director"),
         _("Sees the whole organisation's sales and approves."),
         DataScope.ALL,
         grant(BUSINESS, ["view", "create", "edit", "delete", "transfer", "export", "approve"])
-        + grant(["analytics"], ["view", "export", "configure"]),
+        + grant(["analytics"], ["view", "export", "configure"])
+        + grant(["service"], ["view", "create", "edit", "delete", "transfer", "export"])
+        + grant(["knowledge"], ["view", "create", "edit", "delete", "configure"]),
     ),
     BuiltinRole.MARKETING: (
         _("Marketing"),
@@ -86,7 +94,8 @@ BUILTIN_ROLES: dict[str, tuple[object, object, str, list[str]]] = {
         DataScope.ALL,
         grant(["leads"], ["view", "create", "edit", "delete", "transfer", "export", "configure"])
         + grant(["customers"], ["view"])
-        + grant(["analytics"], ["view", "export"]),
+        + grant(["analytics"], ["view", "export"])
+        + grant(["knowledge"], ["view", "create", "edit"]),
     ),
     BuiltinRole.FINANCE: (
         pgettext_lazy("role", "Finance"),
@@ -94,7 +103,8 @@ BUILTIN_ROLES: dict[str, tuple[object, object, str, list[str]]] = {
         DataScope.ALL,
         grant(["finance"], ["view", "create", "edit", "delete", "export", "approve"])
         + grant(["sales", "customers"], ["view"])
-        + grant(["analytics"], ["view", "export"]),
+        + grant(["analytics"], ["view", "export"])
+        + grant(["knowledge"], ["view"]),
     ),
     BuiltinRole.ADMIN: (
         _("Administrator"),

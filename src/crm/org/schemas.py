@@ -6,7 +6,7 @@ from datetime import datetime
 
 from ninja import Field, FilterSchema, Schema
 
-from crm.core.api import RecordId
+from crm.core.api import FilterId, RecordId
 
 
 class DepartmentBrief(Schema):
@@ -122,8 +122,8 @@ class DeactivateResult(Schema):
 
 class UserFilter(FilterSchema):
     q: str | None = Field(None, description="Name, username or e-mail contains")
-    department_id: int | None = None
-    role_id: int | None = None
+    department_id: FilterId | None = None
+    role_id: FilterId | None = None
     is_active: bool | None = None
 
 

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
+from crm.core import custom_fields
 from crm.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from crm.core.forms import error_text
 from crm.core.money import format_cny
@@ -114,8 +115,13 @@ def _flags(o: Opportunity, now: Any) -> list[tuple[str, Any, str]]:
 
 
 def _cells(
-    o: Opportunity, columns: list[str], labels: dict[str, dict[str, str]], now: Any
+    o: Opportunity,
+    columns: list[str],
+    labels: dict[str, dict[str, str]],
+    now: Any,
+    custom: dict[str, Any] | None = None,
 ) -> list[tuple[str, Any]]:
+    """(column key, value) of one row; ``custom``: the custom-field columns' values (H-CF)."""
     values: dict[str, Any] = {
         "customer": o.customer.name,
         "stage": (o.stage.name, o.node.name if o.node_id and o.node else ""),
@@ -141,23 +147,28 @@ def _cells(
     for key, names in labels.items():
         value = getattr(o, key)
         values[key] = names.get(value, value)
-    return [(key, values[key]) for key in columns]
+    values.update(custom or {})
+    return [(key, values.get(key, "")) for key in columns]
 
 
-def _chosen_columns(request: HttpRequest, saved: SavedQuery | None) -> list[str]:
+def _chosen_columns(
+    request: HttpRequest, saved: SavedQuery | None, custom: list[str] | None = None
+) -> list[str]:
     """Columns from ``?cols=`` (remembered in the session), the saved query, the session, or
-    the defaults."""
+    the defaults. ``custom``: the keys of the custom-field columns offered (H-CF; shown by
+    default)."""
+    keys = queries.COLUMN_KEYS + list(custom or [])
     if "cols" in request.GET:
         raw = ",".join(request.GET.getlist("cols")).split(",")
-        chosen = [c for c in queries.COLUMN_KEYS if c in raw]
+        chosen = [c for c in keys if c in raw]
         request.session[COLUMNS_SESSION_KEY] = chosen
         return chosen
     if saved is not None and saved.columns:
-        return [c for c in queries.COLUMN_KEYS if c in saved.columns]
+        return [c for c in keys if c in saved.columns]
     stored = request.session.get(COLUMNS_SESSION_KEY)
     if isinstance(stored, list):
-        return [c for c in queries.COLUMN_KEYS if c in stored]
-    return list(queries.DEFAULT_COLUMNS)
+        return [c for c in keys if c in stored]
+    return [*queries.DEFAULT_COLUMNS, *(custom or [])]
 
 
 class _Selection:
@@ -249,13 +260,16 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     saved = list(queries.saved_queries(me))
     sel = _Selection(request, me, saved)
-    columns = _chosen_columns(request, sel.saved)
+    custom_defs = custom_fields.column_defs(me, "opportunity")
+    columns = _chosen_columns(request, sel.saved, [key for key, _f in custom_defs])
     qs = queries.apply_sort(sel.queryset(me, now), sel.sort)
     qs = qs.select_related("customer", "owner", "stage", "node", "pipeline")
     offset = (sel.page - 1) * sel.size
     rows = list(qs[offset : offset + sel.size + 1])
     has_next = len(rows) > sel.size
     rows = rows[: sel.size]
+    shown_custom = [f for key, f in custom_defs if key in columns]
+    custom_values = custom_fields.column_values(me, shown_custom, rows) if shown_custom else {}
 
     mine = [q for q in saved if q.owner_id == me.pk]
     shared = [q for q in saved if q.owner_id != me.pk]
@@ -307,6 +321,9 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
             "sort": links.get(c.sort) if c.sort else None,
         }
         for c in queries.COLUMNS
+    ] + [
+        {"key": key, "label": f.label, "chosen": key in columns, "sort": None, "custom": True}
+        for key, f in custom_defs
     ]
     chosen_defs = sorted(
         (c for c in column_defs if c["chosen"]), key=lambda c: columns.index(c["key"])
@@ -320,7 +337,11 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
         {
             "sel": sel,
             "rows": [
-                {"o": o, "cells": _cells(o, columns, labels, now), "flags": _flags(o, now)}
+                {
+                    "o": o,
+                    "cells": _cells(o, columns, labels, now, custom_values.get(o.pk)),
+                    "flags": _flags(o, now),
+                }
                 for o in rows
             ],
             "columns": chosen_defs,

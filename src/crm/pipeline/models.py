@@ -284,6 +284,7 @@ class Opportunity(ScopedModel):
     loss_reason = models.CharField(_("loss reason"), max_length=60, blank=True)
     loss_note = models.TextField(_("lessons learnt"), blank=True)
     notes = models.TextField(_("notes"), blank=True)
+    custom = models.JSONField(_("custom fields"), default=dict, blank=True)
     # Last follow-up block (上次跟进): date, contact, person, content.
     last_followup_at = models.DateTimeField(_("last follow-up"), null=True, blank=True)
     last_followup_contact = models.ForeignKey(

@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
-from crm.core import audit
+from crm.core import audit, custom_fields
 from crm.core.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from crm.core.locking import EditConflict, changes_since, check_version
 from crm.core.money import money, parse_money
@@ -391,6 +391,7 @@ def create_opportunity(
     clean = _clean_data(actor, data, customer.pk)
     if not clean.get("name"):
         raise ValidationFailed(field_errors={"name": [_("Enter the opportunity's name.")]})
+    clean["custom"] = custom_fields.clean_custom(org_id, "opportunity", data.get("custom"))
     owner = _colleague(actor, owner or actor, "owner")
     pipeline = pipeline or default_pipeline(org_id, clean.get("business_type", ""))
     if pipeline.org_id != org_id or not pipeline.is_active:
@@ -512,6 +513,14 @@ def update_opportunity(
     assert_in_scope(actor, opportunity, "edit")
     check_version(opportunity, version)
     clean = _clean_data(actor, data, opportunity.customer_id)
+    if "custom" in data:
+        clean["custom"] = custom_fields.clean_custom(
+            opportunity.org_id,
+            "opportunity",
+            data["custom"],
+            current=opportunity.custom,
+            partial=True,
+        )
     before = audit.snapshot(opportunity)
     extra: dict[str, list[Any]] = {}
     for key, value in clean.items():

@@ -64,6 +64,7 @@ DATA_FIELDS = {
     "expected_amount",
     "expected_close_date",
     "notes",
+    "custom",  # H-CF: custom field values
 }
 
 
@@ -135,7 +136,6 @@ def list_opportunities(
     builtin: Literal["mine", "overdue", "plan7", "done7"] | None = Query(
         None, description="A built-in query: mine, overdue, plan7 (7-day plan), done7"
     ),
-    saved_query_id: int | None = Query(None, description="Apply a saved query you may see"),
     conditions: str | None = Query(
         None,
         description='Conditions as JSON: {"match": "all", "rules": [{"field": "stage", '
@@ -148,8 +148,8 @@ def list_opportunities(
     now = timezone.now()
     if builtin:
         qs = qs.filter(queries.BUILTIN_BY_KEY[builtin].condition(me, now))
-    if saved_query_id is not None:
-        saved = scoped_get(request, _saved(request), saved_query_id)
+    if filters.saved_query_id is not None:
+        saved = scoped_get(request, _saved(request), filters.saved_query_id)
         qs = qs.filter(queries.compile_conditions(me, saved.conditions, now=now))
     if conditions is not None:
         parsed = queries.parse_conditions(conditions)

@@ -16,6 +16,7 @@ from django.forms.utils import ErrorDict
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
+from crm.core.custom_field_forms import CustomFieldsMixin
 from crm.core.errors import Conflict, DomainError
 from crm.core.forms import TablerForm
 from crm.customers.forms import EMPTY, UserChoiceField, colleagues_for, dictionary_choices
@@ -97,7 +98,7 @@ def default_feedback_cycle(org_id: int) -> str:
     return "7d" if "7d" in values else (values[0] if values else "")
 
 
-class OpportunityForm(TablerForm):
+class OpportunityForm(CustomFieldsMixin, TablerForm):
     """Create or edit an opportunity. Customer, pipeline, stage and node are chosen only when
     creating (stages move through the stage actions afterwards); editing carries the record's
     ``version`` so a stale save is refused with what changed."""
@@ -236,6 +237,7 @@ class OpportunityForm(TablerForm):
         for name in ("contacts", "collaborators"):
             if name in self.fields:
                 self.fields[name].widget.attrs["data-multi"] = ""
+        self.add_custom_fields(user, "opportunity", opportunity)
         self.style_fields()
 
     def _chosen_customer_id(self, customer: Customer | None) -> int | None:
@@ -278,6 +280,7 @@ class OpportunityForm(TablerForm):
             result["probability"] = probability
         elif self.opportunity is not None:
             result["probability"] = self.opportunity.probability
+        result["custom"] = self.custom_data()
         return result
 
     def show_error(self, exc: DomainError) -> None:
@@ -296,6 +299,7 @@ class OpportunityForm(TablerForm):
                 if field == "lines":
                     self.line_errors.append(str(message))
                 else:
+                    field = self.field_for_error(field)
                     self.add_error(field if field in self.fields else None, str(message))
 
 

@@ -19,7 +19,8 @@ from django.utils.translation import gettext as _
 from ninja import Field, FilterSchema, Schema
 from pydantic import BeforeValidator
 
-from crm.core.api import ObjectIn, RecordId
+from crm.core.api import FilterDateTime, FilterId, ObjectIn, RecordId
+from crm.core.custom_fields import CUSTOM_HELP, CUSTOM_HELP_UPDATE
 from crm.core.money import parse_money
 from crm.customers.schemas import CustomerBrief, UserBrief
 
@@ -195,6 +196,7 @@ class OpportunityRead(Schema):
     loss_reason_label: str
     loss_note: str
     notes: str
+    custom: dict[str, Any] = Field(default_factory=dict, description=CUSTOM_HELP)
     last_followup_at: datetime | None
     last_followup_contact: ContactBrief | None
     last_followup_by: UserBrief | None
@@ -302,6 +304,7 @@ class _OpportunityFields(Schema):
     )
     expected_close_date: date | None = None
     notes: str = ""
+    custom: dict[str, Any] = Field(default_factory=dict, description=CUSTOM_HELP)
 
 
 class OpportunityCreate(_OpportunityFields):
@@ -333,6 +336,7 @@ class OpportunityUpdate(Schema):
     expected_amount: Money = Field(None, description="Send null to clear")
     expected_close_date: date | None = Field(None, description="Send null to clear")
     notes: str | None = None
+    custom: dict[str, Any] | None = Field(None, description=CUSTOM_HELP_UPDATE)
     contact_id: int | None = Field(None, description="Main contact; send null to clear")
     contact_ids: list[RecordId] | None = Field(None, max_length=100, description="Replaces them")
     collaborator_ids: list[RecordId] | None = Field(
@@ -478,6 +482,8 @@ class SavedQueryUpdate(Schema):
 
 
 # --- Filters --------------------------------------------------------------------------------------
+
+
 def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, datetime.min.time()))
 
@@ -489,16 +495,21 @@ class OpportunityFilter(FilterSchema):
     status: STATUS_VALUES | Literal["open", "closed"] | None = Field(
         None, description="A status, or open (continue, pause) or closed (won, lost, abandoned)"
     )
-    pipeline_id: int | None = None
-    stage_id: int | None = Field(None, description="In this stage (or at a node of it)")
-    owner_id: int | None = None
-    customer_id: int | None = None
+    pipeline_id: FilterId | None = None
+    stage_id: FilterId | None = Field(None, description="In this stage (or at a node of it)")
+    owner_id: FilterId | None = None
+    customer_id: FilterId | None = None
     is_key: bool | None = None
     overdue: bool | None = Field(None, description="true: no feedback within the cycle")
     stalled: bool | None = Field(None, description="true: in the stage longer than it allows")
     expected_close_from: date | None = Field(None, description="Expected to close on or after")
     expected_close_to: date | None = Field(None, description="Expected to close on or before")
-    updated_since: datetime | None = Field(None, description="Changed at or after (ISO 8601)")
+    updated_since: FilterDateTime | None = Field(
+        None, description="Changed at or after (ISO 8601; no offset: the organisation's time zone)"
+    )
+    saved_query_id: FilterId | None = Field(
+        None, description="Apply a saved query you may see (read by the list, not by ``apply``)"
+    )
 
     def apply(self, qs: QuerySet, user: Any) -> QuerySet:
         now = timezone.now()

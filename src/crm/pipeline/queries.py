@@ -32,7 +32,7 @@ from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from crm.core import audit
+from crm.core import audit, custom_fields
 from crm.core.errors import NotFound, PermissionDenied, ValidationFailed
 from crm.core.money import parse_money
 from crm.org.models import Department, User
@@ -382,6 +382,8 @@ class _Compiler:
         if not isinstance(rule, dict) or set(rule) - {"field", "op", "value"}:
             raise _fail(_("A condition needs a field, an operator and a value."))
         key = rule.get("field")
+        if isinstance(key, str) and key.startswith(custom_fields.CONDITION_PREFIX):
+            return self.custom_rule(key, rule)  # H-CF
         field = FIELDS.get(key) if isinstance(key, str) else None
         if field is None:
             raise _fail(_("Unknown field “%(field)s”.") % {"field": str(key)[:40]})
@@ -394,6 +396,26 @@ class _Compiler:
         value = self.value(field, op, rule.get("value"))
         clean = {"field": field.key, "op": op, "value": _jsonable(value)}
         return self.q(field, op, value), clean
+
+    def custom_rule(self, key: str, rule: dict[str, Any]) -> tuple[Q, dict[str, Any]]:
+        """A condition on a custom field (``cf.<key>``, H-CF): its operators suit its kind."""
+        field = custom_fields.condition_field(self.user, SUBJECT, key)
+        if field is None:
+            raise _fail(_("Unknown field “%(field)s”.") % {"field": key[:45]})
+        op = rule.get("op")
+        if not isinstance(op, str) or op not in custom_fields.condition_ops(field):
+            raise _fail(
+                _("“%(op)s” cannot be used with %(field)s.")
+                % {"op": str(op)[:20], "field": field.label}
+            )
+        try:
+            q, value = custom_fields.condition_q(self.org_id or 0, field, op, rule.get("value"))
+        except (ValueError, InvalidOperation) as exc:
+            message = str(exc.args[0]) if exc.args else ""
+            raise _fail(
+                _("%(field)s: %(message)s") % {"field": field.label, "message": message}
+            ) from None
+        return q, {"field": key, "op": op, "value": value}
 
     def value(self, field: QueryField, op: str, raw: Any) -> Any:
         if op in EMPTY_OPS:
@@ -740,6 +762,33 @@ def field_options(
                 "options": options,
             }
         )
+    return result + _custom_field_options(user, people)
+
+
+def _custom_field_options(user: Any, people: list[User]) -> list[dict[str, Any]]:
+    """The builder's entries of the organisation's custom fields of opportunities (H-CF)."""
+    result = []
+    for f in custom_fields.fields_for(user, SUBJECT):
+        type_ = custom_fields.condition_type(f)
+        options: list[list[Any]] = []
+        if f.kind in custom_fields.CHOICE_KINDS:
+            options = [[c, c] for c in f.choices]
+        elif type_ == FieldType.USER:
+            options = [[u.pk, u.display_name] for u in people if u.is_active]
+        labels = DATE_OP_LABELS if type_ == FieldType.DATE else {}
+        result.append(
+            {
+                "key": custom_fields.CONDITION_PREFIX + f.key,
+                "label": f.label,
+                "type": type_,
+                "ops": [
+                    {"key": op, "label": str(labels.get(op) or OP_LABELS[op])}
+                    for op in custom_fields.condition_ops(f)
+                ],
+                "options": options,
+                "custom": True,
+            }
+        )
     return result
 
 
@@ -919,9 +968,14 @@ def clean_columns(columns: Any) -> list[str]:
         return []
     if isinstance(columns, str):
         columns = [c for c in columns.split(",") if c]
-    if not isinstance(columns, list | tuple) or any(c not in COLUMN_KEYS for c in columns):
+    if not isinstance(columns, list | tuple) or any(
+        c not in COLUMN_KEYS and not custom_fields.COLUMN_RE.match(str(c)) for c in columns
+    ):
         raise ValidationFailed(field_errors={"columns": [_("Choose columns from the list.")]})
-    return [c for c in COLUMN_KEYS if c in columns]
+    # custom-field columns (cf_<key>, H-CF) follow the built-in ones; a retired field's column
+    # is simply not shown
+    custom = [c for c in columns if c not in COLUMN_KEYS]
+    return [c for c in COLUMN_KEYS if c in columns] + list(dict.fromkeys(custom))
 
 
 def clean_sort(sort: Any) -> str:

@@ -433,6 +433,14 @@ def contract_detail(request: HttpRequest, pk: int) -> HttpResponse:
     contract = get_scoped_or_404(_read(me), me, pk)
     pending = approvals.pending_request(ApprovalSubject.CONTRACT, contract)
     actions = _actions(me, contract, pending)
+    # An approver arrives here from the notification or My day: link the decision page when
+    # a task of the pending request waits for them (issue 5).
+    decide_url = (
+        _url("sales:approval_detail", pending.pk)
+        if pending is not None
+        and approvals.my_pending_tasks(me).filter(request_id=pending.pk).exists()
+        else None
+    )
     initial = {"version": contract.version}
     forms: dict[str, Any] = {}
     if actions["submit"]:
@@ -493,6 +501,7 @@ def contract_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "actions": actions,
             "forms": forms,
             "pending": pending,
+            "decide_url": decide_url,
             "approval_history": _decorate_requests(
                 approvals.requests_for(ApprovalSubject.CONTRACT, contract)
             ),

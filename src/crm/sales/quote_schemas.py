@@ -18,7 +18,7 @@ from ninja import Field, FilterSchema, Schema
 
 from crm.core.api import RecordId
 from crm.customers.schemas import CustomerBrief, UserBrief
-from crm.pipeline.opportunity_schemas import Money, Number, money_out
+from crm.pipeline.opportunity_schemas import FilterId, Money, Number, money_out
 
 QUOTE_STATUS = Literal["draft", "sent", "accepted", "rejected", "expired", "superseded"]
 
@@ -326,8 +326,8 @@ class QuoteActionIn(Schema):
 class QuoteFilter(FilterSchema):
     q: str | None = Field(None, max_length=100, description="Number or title contains")
     status: QUOTE_STATUS | None = None
-    customer_id: RecordId | None = None
-    opportunity_id: RecordId | None = None
+    customer_id: FilterId | None = None
+    opportunity_id: FilterId | None = None
     latest: bool | None = Field(None, description="true: leave superseded revisions out")
 
     def apply(self, qs: QuerySet[Any]) -> QuerySet[Any]:

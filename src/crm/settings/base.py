@@ -81,6 +81,9 @@ INSTALLED_APPS = [
     "crm.sales",
     "crm.finance",
     "crm.imports",
+    "crm.analytics",
+    "crm.service",
+    "crm.knowledge",
 ]
 
 MIDDLEWARE = [
@@ -95,6 +98,7 @@ MIDDLEWARE = [
     "crm.org.middleware.SessionLifetimeMiddleware",
     "crm.org.middleware.TenantMiddleware",
     "crm.org.middleware.TwoFactorMiddleware",
+    "crm.core.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -167,6 +171,9 @@ if REDIS_URL:
         "name": env("CRM_HUEY_NAME", "crm"),
         "url": REDIS_URL,
         "immediate": False,
+        # Periodic jobs run on the server's clock (TIME_ZONE, default Asia/Shanghai): a job at
+        # hour 8 runs at 08:00 Shanghai time, not 08:00 UTC.
+        "utc": False,
         "consumer": {"workers": 2, "worker_type": "thread"},
     }
 else:
@@ -176,6 +183,9 @@ else:
         "name": "crm",
         "filename": str(DATA_DIR / "huey.sqlite3"),
         "immediate": False,
+        # Periodic jobs run on the server's clock (TIME_ZONE, default Asia/Shanghai): a job at
+        # hour 8 runs at 08:00 Shanghai time, not 08:00 UTC.
+        "utc": False,
         "consumer": {"workers": 2, "worker_type": "thread"},
     }
 
@@ -258,6 +268,10 @@ CRM_IMPORT_MAX_ROWS = int(env("CRM_IMPORT_MAX_ROWS", "200000"))
 CRM_IMPORT_BATCH_SIZE = int(env("CRM_IMPORT_BATCH_SIZE", "0")) or None
 CRM_IMPORT_STALE_SECONDS = int(env("CRM_IMPORT_STALE_SECONDS", "600"))
 CRM_IMPORT_KEEP_DAYS = int(env("CRM_IMPORT_KEEP_DAYS", "30"))
+# Nightly backup (crm.core.backup): archives go to CRM_BACKUP_DIR (unset: no scheduled backup);
+# the newest CRM_BACKUP_KEEP are kept.
+CRM_BACKUP_DIR = env("CRM_BACKUP_DIR")
+CRM_BACKUP_KEEP = int(env("CRM_BACKUP_KEEP", "7"))
 
 # --- E-mail (console by default) ---------------------------------------------------------------
 if env("CRM_EMAIL_HOST"):

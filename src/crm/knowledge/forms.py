@@ -1,0 +1,81 @@
+"""Forms of the knowledge pages: shape and field validation only; the services save."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from crm.core.forms import TablerForm
+from crm.pipeline import dictionaries
+from crm.pipeline.models import Stage
+
+from .models import ArticleCategory, ArticleStatus
+
+EMPTY = [("", _("All"))]
+
+
+def stage_choices(org_id: int) -> list[tuple[str, str]]:
+    """Every stage and node of the organisation's pipelines (settings every member reads)."""
+    rows = (
+        Stage.objects.filter(org_id=org_id, pipeline__is_active=True)
+        .filter(is_active=True)
+        .select_related("pipeline", "parent")
+        .order_by("pipeline__sort_order", "pipeline_id", "sort_order", "pk")
+    )
+    out = []
+    for s in rows:
+        name = f"{s.parent.name} › {s.name}" if s.parent_id and s.parent else s.name
+        out.append((str(s.pk), f"{s.pipeline.name} · {name}"))
+    return out
+
+
+class ArticleForm(TablerForm):
+    title = forms.CharField(label=_("Title"), max_length=200)
+    category = forms.ChoiceField(label=_("Category"), choices=ArticleCategory.choices)
+    tags = forms.CharField(
+        label=_("Tags"),
+        required=False,
+        max_length=500,
+        help_text=_("Separate tags with commas."),
+    )
+    body = forms.CharField(
+        label=_("Content"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 14, "data-kb-source": "1"}),
+    )
+    stage_ids = forms.MultipleChoiceField(
+        label=_("Show at these pipeline stages"),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+    )
+    industries = forms.MultipleChoiceField(
+        label=_("Show for customers in these industries"),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+    )
+    version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, org_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["stage_ids"].choices = stage_choices(org_id)  # type: ignore[attr-defined]
+        self.fields["industries"].choices = dictionaries.choices(  # type: ignore[attr-defined]
+            org_id, "industry"
+        )
+
+
+class FilterForm(TablerForm):
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"placeholder": _("Title, content, pinyin…")}),
+    )
+    category = forms.ChoiceField(
+        label=_("Category"), required=False, choices=EMPTY + list(ArticleCategory.choices)
+    )
+    status = forms.ChoiceField(
+        label=_("Status"), required=False, choices=EMPTY + list(ArticleStatus.choices)
+    )
+    tag = forms.CharField(label=_("Tag"), required=False, max_length=30)
