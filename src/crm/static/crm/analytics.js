@@ -2,7 +2,8 @@
 // drawn with ECharts from the JSON in #<key>-data, the same numbers as a table, and an Excel
 // link. Money arrives as numbers and is shown as ¥ with two decimals; a click on a bar, slice
 // or table row opens the records behind it (the row's URL). Charts resize with the window and
-// draw when their pane is first shown, so they read well on a phone.
+// draw when their pane is first shown, so they read well on a phone. Figures inside a fragment
+// that htmx swaps in (the report builder's preview) are wired the same way.
 (function () {
   "use strict";
 
@@ -139,6 +140,8 @@
 
   function start(root) {
     root.querySelectorAll("[data-figure]").forEach(function (card) {
+      if (card._wired) return draw(card);
+      card._wired = true;
       card.querySelectorAll("[data-figure-view]").forEach(function (button) {
         button.addEventListener("click", function () {
           show(card, button.getAttribute("data-figure-view"));
@@ -157,6 +160,10 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     start(document);
+    // Figures that htmx puts on the page later (the report builder's live preview).
+    document.body.addEventListener("htmx:afterSwap", function (event) {
+      if (event.target && event.target.querySelectorAll) start(event.target);
+    });
     document.querySelectorAll('[data-bs-toggle="tab"]').forEach(function (tab) {
       tab.addEventListener("shown.bs.tab", function () {
         start(document);
