@@ -140,5 +140,5 @@ def test_case_study_operation(kbw: KB, api_client) -> None:
     r = director.post(url)
     assert r.status_code == 201, r.content
     case = r.json()
-    assert case["category"] == "case_study" and case["opportunity_id"] == kbw.opportunity.pk
+    assert case["category"]["key"] == "case_study" and case["opportunity_id"] == kbw.opportunity.pk
     assert "¥480,000.00" in case["body"] and "杭州数智制造有限公司" in case["title"]

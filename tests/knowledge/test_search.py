@@ -90,7 +90,9 @@ def test_nothing_matches_nonsense_and_filters_combine(kbw: KB) -> None:
     # R9.4
     ids = _make(kbw)
     assert _found(kbw, "量子纠缠") == set()
-    qs = selectors.search(selectors.articles(fresh(kbw.rep)).filter(category="playbook"), "renewal")
+    qs = selectors.search(
+        selectors.articles(fresh(kbw.rep)).filter(category__key="playbook"), "renewal"
+    )
     assert set(qs.values_list("pk", flat=True)) == {ids["Quarterly renewal playbook"]}
     tagged = selectors.articles(fresh(kbw.rep)).filter(selectors.tag_q("招标"))
     assert set(tagged.values_list("pk", flat=True)) == {ids["制造业采购流程"]}

@@ -114,5 +114,5 @@ def test_a_closed_opportunity_offers_the_case_study_button(kbw: KB) -> None:
     r = editor.post(reverse("knowledge:case_create", args=[kbw.opportunity.pk]))
     case = Article.objects.get()
     assert r.status_code == 302 and r["Location"] == reverse("knowledge:edit", args=[case.pk])
-    assert case.category == "case_study" and case.opportunity_id == kbw.opportunity.pk
+    assert case.category.key == "case_study" and case.opportunity_id == kbw.opportunity.pk
     assert f'data-kb-case="{case.pk}"' in editor.get(url).content.decode()

@@ -192,7 +192,7 @@ def test_a_lost_opportunity_is_written_up_in_one_step(kbw: KB) -> None:
         kb.write_up_case(actor=kbw.rep, opportunity=lost)
     case = kb.write_up_case(actor=kbw.editor, opportunity=lost)
     case.refresh_from_db()
-    assert case.category == "case_study" and case.status == "draft"
+    assert case.category.key == "case_study" and case.status == "draft"
     assert case.opportunity_id == lost.pk and case.author_id == kbw.editor.pk
     assert "杭州数智制造有限公司" in case.title and "智能工厂一期" in case.title
     text = case.body_text

@@ -11,7 +11,7 @@ from crm.core.forms import TablerForm
 from crm.pipeline import dictionaries
 from crm.pipeline.models import Stage
 
-from .models import ArticleCategory, ArticleStatus
+from .models import ArticleStatus
 
 EMPTY = [("", _("All"))]
 
@@ -31,9 +31,21 @@ def stage_choices(org_id: int) -> list[tuple[str, str]]:
     return out
 
 
+def category_choices(org_id: int, *, keep: Any = None, active_only: bool = True) -> list[Any]:
+    """The organisation's categories in list order: the active ones (and ``keep``, the
+    article's current one, even when it was deactivated since)."""
+    from .services import categories
+
+    return [
+        (str(c.pk), c.name)
+        for c in categories(org_id)
+        if c.is_active or not active_only or str(c.pk) == str(keep or "")
+    ]
+
+
 class ArticleForm(TablerForm):
     title = forms.CharField(label=_("Title"), max_length=200)
-    category = forms.ChoiceField(label=_("Category"), choices=ArticleCategory.choices)
+    category = forms.ChoiceField(label=_("Category"))
     tags = forms.CharField(
         label=_("Tags"),
         required=False,
@@ -57,8 +69,11 @@ class ArticleForm(TablerForm):
     )
     version = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, org_id: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, org_id: int, keep_category: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["category"].choices = category_choices(  # type: ignore[attr-defined]
+            org_id, keep=keep_category
+        )
         self.fields["stage_ids"].choices = stage_choices(org_id)  # type: ignore[attr-defined]
         self.fields["industries"].choices = dictionaries.choices(  # type: ignore[attr-defined]
             org_id, "industry"
@@ -72,10 +87,32 @@ class FilterForm(TablerForm):
         max_length=200,
         widget=forms.TextInput(attrs={"placeholder": _("Title, content, pinyin…")}),
     )
-    category = forms.ChoiceField(
-        label=_("Category"), required=False, choices=EMPTY + list(ArticleCategory.choices)
-    )
+    category = forms.ChoiceField(label=_("Category"), required=False)
     status = forms.ChoiceField(
         label=_("Status"), required=False, choices=EMPTY + list(ArticleStatus.choices)
     )
     tag = forms.CharField(label=_("Tag"), required=False, max_length=30)
+
+    def __init__(self, *args: Any, org_id: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = EMPTY + category_choices(  # type: ignore[attr-defined]
+            org_id, active_only=False
+        )
+
+
+class CategoryForm(TablerForm):
+    """Add or rename a category of the knowledge base."""
+
+    name = forms.CharField(label=_("Name"), max_length=60)
+
+
+class CategoryDeleteForm(TablerForm):
+    """Delete a category; one in use moves its articles to ``move_to`` first."""
+
+    move_to = forms.TypedChoiceField(
+        label=_("Move its articles to"), required=False, coerce=int, empty_value=None
+    )
+
+    def __init__(self, *args: Any, choices: list[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["move_to"].choices = EMPTY + choices  # type: ignore[attr-defined]

@@ -24,7 +24,18 @@ ITEMS = [
     ),
 ]
 
+#: under Settings: the organisation's article categories (knowledge:configure)
+SETTINGS_ITEM = MenuItem(
+    "knowledge_categories",
+    _("Knowledge categories"),
+    "ti-category",
+    module="knowledge",
+    action="configure",
+    url_name="knowledge:categories",
+)
+
 
 def register() -> None:
     for item in ITEMS:
         register_menu_item("knowledge", item)
+    register_menu_item("settings", SETTINGS_ITEM)

@@ -17,14 +17,17 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from crm.core.models import ScopedModel
-from crm.core.scoping import ScopeFields
+from crm.core.models import ScopedModel, TenantModel
+from crm.core.scoping import ScopedQuerySet, ScopeFields
 
 if TYPE_CHECKING:
     from crm.org.models import User
 
 
 class ArticleCategory(models.TextChoices):
+    """The built-in categories every organisation starts with (``Category.key``); the
+    organisation renames, reorders, deactivates or adds to them (``Category``)."""
+
     PLAYBOOK = "playbook", _("Playbook")
     FAQ = "faq", _("FAQ")
     COMPETITOR = "competitor", _("Competitor notes")
@@ -36,6 +39,41 @@ class ArticleCategory(models.TextChoices):
 class ArticleStatus(models.TextChoices):
     DRAFT = "draft", pgettext_lazy("article status", "Draft")
     PUBLISHED = "published", pgettext_lazy("article status", "Published")
+
+
+class Category(TenantModel):
+    """A category of articles, defined by the organisation (R9.4): a name, a place in the list
+    and an active flag. New organisations (and, by migration, existing ones) start with the
+    built-in ones (``key`` = an ``ArticleCategory`` value, blank for the organisation's own);
+    ``case_study`` is where the write-ups of closed opportunities go. Every member with
+    ``knowledge:view`` reads the list; ``knowledge:configure`` edits it. A category in use is
+    never deleted (its articles are moved to another one first)."""
+
+    name = models.CharField(_("name"), max_length=60)
+    key = models.CharField(_("built-in key"), max_length=30, blank=True, editable=False)
+    sort_order = models.PositiveIntegerField(_("sort order"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    objects = ScopedQuerySet.as_manager()
+    scope: ClassVar[ScopeFields] = ScopeFields(owner=None, org_wide=True)
+    scope_module: ClassVar[str] = "knowledge"
+
+    class Meta:
+        verbose_name = _("article category")
+        verbose_name_plural = _("article categories")
+        ordering = ["sort_order", "pk"]
+        indexes = [
+            models.Index(fields=["org", "is_active", "sort_order"], name="kb_category_order_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "name"], name="kb_category_unique_name"),
+            models.UniqueConstraint(
+                fields=["org", "key"], condition=~Q(key=""), name="kb_category_unique_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 def _published(user: User) -> Q:
@@ -53,8 +91,11 @@ class Article(ScopedModel):
     title = models.CharField(_("title"), max_length=200)
     body = models.TextField(_("content"), blank=True)
     body_text = models.TextField(_("plain text"), blank=True, editable=False)
-    category = models.CharField(
-        _("category"), max_length=30, choices=ArticleCategory.choices, default="playbook"
+    category = models.ForeignKey(
+        Category,
+        on_delete=models.PROTECT,
+        related_name="articles",
+        verbose_name=_("category"),
     )
     tags = models.CharField(_("tags"), max_length=500, blank=True)
     status = models.CharField(

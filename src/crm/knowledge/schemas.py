@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
-from crm.core.api import RecordId
+from crm.core.api import FilterId, RecordId
 from crm.customers.schemas import UserBrief
 
 CATEGORIES = Literal["playbook", "faq", "competitor", "purchase_process", "case_study", "other"]
@@ -23,12 +23,41 @@ class ArticleStageBrief(Schema):
     pipeline_id: int
 
 
+class ArticleCategoryBrief(Schema):
+    id: int
+    name: str
+    key: str = Field(description="The built-in category's key (playbook, faq…), blank for own ones")
+
+
+class ArticleCategoryRead(ArticleCategoryBrief):
+    """One of the organisation's article categories, in list order."""
+
+    sort_order: int
+    is_active: bool
+    article_count: int = Field(0, description="Articles in it that you see")
+
+
+class ArticleCategoryCreate(Schema):
+    name: str = Field(..., min_length=1, max_length=60)
+    sort_order: int | None = Field(
+        None, ge=0, le=1_000_000, description="Place in the list (default: at the end)"
+    )
+
+
+class ArticleCategoryUpdate(Schema):
+    """Rename, move or (de)activate: only the fields sent change."""
+
+    name: str | None = Field(None, min_length=1, max_length=60)
+    sort_order: int | None = Field(None, ge=0, le=1_000_000)
+    is_active: bool | None = Field(None, description="An inactive category takes no new articles")
+
+
 class ArticleBrief(Schema):
     """An article in a list (no body)."""
 
     id: int
     title: str
-    category: CATEGORIES
+    category: ArticleCategoryBrief
     status: STATUSES
     tags: list[str]
     excerpt: str
@@ -67,7 +96,12 @@ class ArticleRead(ArticleBrief):
 class ArticleCreate(Schema):
     title: str = Field(..., max_length=200)
     body: str = Field("", max_length=200_000, description="HTML; sanitised on save")
-    category: CATEGORIES = "playbook"
+    category_id: RecordId | None = Field(
+        None, description="One of the organisation's active categories (default: the first)"
+    )
+    category: CATEGORIES | None = Field(
+        None, description="Deprecated: a built-in category's key; use category_id"
+    )
     tags: list[str] = Field(default_factory=list, max_length=20)
     stage_ids: list[RecordId] = Field(default_factory=list, max_length=200)
     industries: list[str] = Field(default_factory=list, max_length=100)
@@ -79,7 +113,10 @@ class ArticleUpdate(Schema):
 
     title: str | None = Field(None, max_length=200)
     body: str | None = Field(None, max_length=200_000)
-    category: CATEGORIES | None = None
+    category_id: RecordId | None = None
+    category: CATEGORIES | None = Field(
+        None, description="Deprecated: a built-in category's key; use category_id"
+    )
     tags: list[str] | None = Field(None, max_length=20)
     stage_ids: list[RecordId] | None = Field(None, max_length=200)
     industries: list[str] | None = Field(None, max_length=100)
@@ -97,7 +134,8 @@ class ArticleFilter(Schema):
         max_length=200,
         description="Full text (title and body), Chinese or English, or pinyin of the title",
     )
-    category: CATEGORIES | None = None
+    category_id: FilterId | None = None
+    category: CATEGORIES | None = Field(None, description="A built-in category's key")
     status: STATUSES | None = None
     tag: str | None = Field(None, max_length=30)
     stage_id: RecordId | None = None

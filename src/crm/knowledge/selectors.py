@@ -19,7 +19,7 @@ _LATIN = re.compile(r"[^a-z0-9]")
 def articles(user: Any) -> QuerySet[Article]:
     """Every article ``user`` sees: published ones of the organisation, and the drafts of their
     own and of the authors inside their ``knowledge`` scope."""
-    return Article.objects.visible_to(user, "view").select_related("author")
+    return Article.objects.visible_to(user, "view").select_related("author", "category")
 
 
 def published(user: Any) -> QuerySet[Article]:
@@ -81,7 +81,9 @@ def related_to_opportunity(user: Any, opportunity: Opportunity, limit: int = 20)
     industry: one query whatever the number of articles, links or matches."""
     ids = published(user).filter(related_q(opportunity)).values("pk").distinct()
     return list(
-        published(user).filter(pk__in=ids).order_by("category", "-updated_at", "-pk")[:limit]
+        published(user)
+        .filter(pk__in=ids)
+        .order_by("category__sort_order", "category_id", "-updated_at", "-pk")[:limit]
     )
 
 

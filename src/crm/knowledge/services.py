@@ -25,12 +25,14 @@ from crm.pipeline.choices import OpportunityStatus
 from crm.pipeline.models import DictionaryItem, Opportunity, Stage, StageHistory
 
 from .html import from_text, plain_text, sanitize
-from .models import Article, ArticleCategory, ArticleStatus
+from .models import Article, ArticleCategory, ArticleStatus, Category
 
 TITLE_MAX = 200
 BODY_MAX = 200_000
 TAGS_MAX = 20
 TAG_MAX = 30
+CATEGORY_NAME_MAX = 60
+CATEGORIES_MAX = 200
 CASE_STATUSES = (OpportunityStatus.WON, OpportunityStatus.LOST)
 _TAG_SPLIT = re.compile(r"[,，;；、\n]+")
 
@@ -86,7 +88,230 @@ def _industries(actor: User, values: Any) -> list[DictionaryItem]:
     return found
 
 
-def _clean(data: dict[str, Any], article: Article | None) -> dict[str, Any]:
+# --- categories (defined by the organisation) --------------------------------------------------
+def _built_in_name(key: str) -> str:
+    return str(ArticleCategory(key).label)
+
+
+def install_default_categories(org: Any, admin: Any = None) -> None:
+    """Organisation initializer: the built-in categories, in their usual order (named in the
+    language active at sign-up). Existing keys are left alone."""
+    existing = set(Category.objects.for_org(org.pk).values_list("key", flat=True))
+    names = set(Category.objects.for_org(org.pk).values_list("name", flat=True))
+    rows = []
+    for order, key in enumerate(ArticleCategory.values, start=1):
+        name = _built_in_name(key)
+        if key in existing or name in names:
+            continue
+        rows.append(Category(org_id=org.pk, key=key, name=name, sort_order=order * 10))
+    Category.objects.bulk_create(rows)
+
+
+def categories(org_id: int, *, active_only: bool = False) -> list[Category]:
+    """The organisation's categories in list order (seeded if it has none at all)."""
+    qs = Category.objects.for_org(org_id)
+    if not qs.exists():
+        from crm.org.models import Organization
+
+        install_default_categories(Organization.objects.get(pk=org_id))
+    if active_only:
+        qs = qs.filter(is_active=True)
+    return list(qs.order_by("sort_order", "pk"))
+
+
+def default_category(org_id: int) -> Category | None:
+    rows = categories(org_id, active_only=True)
+    return rows[0] if rows else None
+
+
+def case_study_category(org_id: int) -> Category:
+    """Where write-ups of closed opportunities go: the built-in *case study* category (put back,
+    at the end of the list, if the organisation deleted it)."""
+    row = Category.objects.for_org(org_id).filter(key=ArticleCategory.CASE_STUDY).first()
+    if row is None:
+        name = _built_in_name(ArticleCategory.CASE_STUDY)
+        row = Category.objects.for_org(org_id).filter(name=name).first()
+    if row is None:
+        last = Category.objects.for_org(org_id).aggregate(m=Max("sort_order"))["m"] or 0
+        row = Category.objects.create(
+            org_id=org_id, key=ArticleCategory.CASE_STUDY, name=name, sort_order=last + 10
+        )
+    return row
+
+
+def category_of(org_id: int, value: Any) -> Category | None:
+    """The organisation's category named by ``value``: a row, an id, or a built-in key
+    (``"faq"``: what the API took before categories were the organisation's own)."""
+    if isinstance(value, Category):
+        return value if value.org_id == org_id else None
+    qs = Category.objects.for_org(org_id)
+    text = str(value or "").strip()
+    if text.isdigit():
+        return qs.filter(pk=int(text)).first()
+    if text in ArticleCategory.values:
+        return qs.filter(key=text).first()
+    return None
+
+
+def _article_category(org_id: int, value: Any, article: Article | None) -> Category | None:
+    if value in (None, ""):
+        return article.category if article is not None else default_category(org_id)
+    row = category_of(org_id, value)
+    if row is None:
+        return None
+    keeps = article is not None and article.category_id == row.pk
+    if not row.is_active and not keeps and not isinstance(value, Category):
+        return None  # an inactive category takes no new articles
+    return row
+
+
+def _require_configure(actor: User) -> None:
+    if not actor.can("knowledge", "configure"):
+        raise PermissionDenied(_("Only administrators of the knowledge base edit categories."))
+
+
+def _category_name(actor: User, raw: Any, exclude_pk: int | None = None) -> str:
+    name = " ".join(str(raw or "").split())
+    if not name:
+        raise ValidationFailed(field_errors={"name": [_("Enter a name.")]})
+    if len(name) > CATEGORY_NAME_MAX:
+        raise ValidationFailed(
+            field_errors={"name": [_("At most %(n)d characters.") % {"n": CATEGORY_NAME_MAX}]}
+        )
+    taken = Category.objects.for_org(actor.org_id).filter(name__iexact=name)  # type: ignore[arg-type]
+    if exclude_pk:
+        taken = taken.exclude(pk=exclude_pk)
+    if taken.exists():
+        raise ValidationFailed(field_errors={"name": [_("A category with this name exists.")]})
+    return name
+
+
+def _category_snapshot(row: Category) -> dict[str, Any]:
+    return audit.snapshot(row, ["name", "sort_order", "is_active"])
+
+
+@transaction.atomic
+def create_category(*, actor: User, name: Any, sort_order: int | None = None) -> Category:
+    """A new category at the end of the list (or at ``sort_order``)."""
+    _require_configure(actor)
+    org_id: int = actor.org_id  # type: ignore[assignment]
+    qs = Category.objects.for_org(org_id)
+    if qs.count() >= CATEGORIES_MAX:
+        raise ValidationFailed(_("At most %(n)d categories.") % {"n": CATEGORIES_MAX})
+    clean = _category_name(actor, name)
+    if sort_order is None:
+        sort_order = (qs.aggregate(m=Max("sort_order"))["m"] or 0) + 10
+    row = Category.objects.create(org_id=org_id, name=clean, sort_order=max(int(sort_order), 0))
+    audit.record(
+        actor=actor,
+        obj=row,
+        verb="category.created",
+        changes=audit.diff({}, _category_snapshot(row)),
+    )
+    return row
+
+
+def _locked_category(actor: User, category: Category) -> Category:
+    row = Category.objects.select_for_update().filter(pk=category.pk, org_id=actor.org_id).first()
+    if row is None:
+        from crm.core.errors import NotFound
+
+        raise NotFound()
+    return row
+
+
+@transaction.atomic
+def update_category(*, actor: User, category: Category, data: dict[str, Any]) -> Category:
+    """Rename, move (``sort_order``), deactivate or reactivate a category. The last active
+    category stays active (new articles need one)."""
+    _require_configure(actor)
+    row = _locked_category(actor, category)
+    before = _category_snapshot(row)
+    if data.get("name") is not None:
+        row.name = _category_name(actor, data["name"], exclude_pk=row.pk)
+    if data.get("sort_order") is not None:
+        row.sort_order = max(int(data["sort_order"]), 0)
+    if data.get("is_active") is not None:
+        active = bool(data["is_active"])
+        if not active and row.is_active:
+            others = (
+                Category.objects.for_org(row.org_id)
+                .filter(is_active=True)
+                .exclude(pk=row.pk)
+                .exists()
+            )
+            if not others:
+                raise ValidationFailed(
+                    field_errors={"is_active": [_("Keep at least one category active.")]}
+                )
+        row.is_active = active
+    row.save()
+    changes = audit.diff(before, _category_snapshot(row))
+    if changes:
+        audit.record(actor=actor, obj=row, verb="category.updated", changes=changes)
+    return row
+
+
+@transaction.atomic
+def move_category(*, actor: User, category: Category, direction: str) -> Category:
+    """One place up or down in the list (renumbers the list 10, 20, 30…)."""
+    _require_configure(actor)
+    row = _locked_category(actor, category)
+    rows = list(
+        Category.objects.select_for_update().filter(org_id=row.org_id).order_by("sort_order", "pk")
+    )
+    i = next(n for n, r in enumerate(rows) if r.pk == row.pk)
+    j = i - 1 if direction == "up" else i + 1
+    if 0 <= j < len(rows):
+        rows[i], rows[j] = rows[j], rows[i]
+    for n, r in enumerate(rows, start=1):
+        if r.sort_order != n * 10:
+            Category.objects.filter(pk=r.pk).update(sort_order=n * 10, updated_at=timezone.now())
+    audit.record(actor=actor, obj=row, verb="category.updated", data={"moved": direction})
+    row.refresh_from_db()
+    return row
+
+
+@transaction.atomic
+def delete_category(*, actor: User, category: Category, move_to: Category | None = None) -> int:
+    """Delete a category. One in use is refused unless ``move_to`` names another category of
+    the organisation: its articles move there first. Returns how many articles moved."""
+    _require_configure(actor)
+    row = _locked_category(actor, category)
+    in_use = Article.objects.filter(org_id=row.org_id, category=row).count()
+    others_active = (
+        Category.objects.for_org(row.org_id).filter(is_active=True).exclude(pk=row.pk).exists()
+    )
+    if row.is_active and not others_active:
+        raise ValidationFailed(_("Keep at least one category active."))
+    moved = 0
+    if in_use:
+        if move_to is None:
+            raise Conflict(
+                _(
+                    "%(n)d articles are in this category: choose a category to move them to, "
+                    "or deactivate it instead."
+                )
+                % {"n": in_use}
+            )
+        if move_to.org_id != row.org_id or move_to.pk == row.pk:
+            raise ValidationFailed(
+                field_errors={"move_to": [_("Choose another category of the list.")]}
+            )
+        moved = Article.objects.filter(org_id=row.org_id, category=row).update(
+            category=move_to, updated_at=timezone.now()
+        )
+    audit.record(
+        actor=actor,
+        obj=row,
+        verb="category.deleted",
+        data={"name": row.name, "moved": moved, "to": move_to.name if move_to else None},
+    )
+    row.delete()
+    return moved
+
+
+def _clean(org_id: int, data: dict[str, Any], article: Article | None) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {}
     if "title" in data or article is None:
@@ -102,10 +327,11 @@ def _clean(data: dict[str, Any], article: Article | None) -> dict[str, Any]:
             errors["body"] = [_("The content is too long.")]
         values["body"] = sanitize(raw)
     if "category" in data or article is None:
-        category = data.get("category") or ArticleCategory.PLAYBOOK
-        if category not in ArticleCategory.values:
+        category = _article_category(org_id, data.get("category"), article)
+        if category is None:
             errors["category"] = [_("Choose a category from the list.")]
-        values["category"] = category
+        else:
+            values["category"] = category
     if "tags" in data:
         try:
             values["tags"] = clean_tags(data.get("tags"))
@@ -129,7 +355,8 @@ def _apply(article: Article, values: dict[str, Any]) -> None:
 
 
 def _tracked(article: Article) -> dict[str, Any]:
-    snap = audit.snapshot(article, ["title", "body", "category", "tags", "status", "opportunity"])
+    snap = audit.snapshot(article, ["title", "body", "tags", "status", "opportunity"])
+    snap["category"] = article.category.name if article.category_id else None
     snap["stages"] = sorted(article.stages.values_list("pk", flat=True)) if article.pk else []
     snap["industries"] = (
         sorted(article.industries.values_list("value", flat=True)) if article.pk else []
@@ -149,7 +376,7 @@ def create_article(
 ) -> Article:
     """A new article by ``actor`` (knowledge:create), a draft unless ``publish``."""
     _require(actor, "create")
-    values = _clean(data, None)
+    values = _clean(actor.org_id, data, None)  # type: ignore[arg-type]
     stages = _stages(actor, stage_ids)
     items = _industries(actor, industries)
     article = Article(org=actor.org, author=actor, created_by=actor, opportunity=opportunity)
@@ -209,7 +436,7 @@ def update_article(
         raise PermissionDenied()
     _check_version(article, version)
     before = _tracked(article)
-    values = _clean(data, article)
+    values = _clean(actor.org_id, data, article)  # type: ignore[arg-type]
     stages = _stages(actor, stage_ids) if stage_ids is not None else None
     items = _industries(actor, industries) if industries is not None else None
     _apply(article, values)
@@ -350,7 +577,7 @@ def case_draft(actor: User, opportunity: Opportunity) -> dict[str, Any]:
     return {
         "title": title[:TITLE_MAX],
         "body": sanitize("".join(parts)),
-        "category": ArticleCategory.CASE_STUDY,
+        "category": case_study_category(opportunity.org_id),
         "tags": [_("Won") if won else _("Lost")],
         "industries": [customer.industry] if customer.industry else [],
     }

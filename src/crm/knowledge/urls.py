@@ -18,4 +18,9 @@ urlpatterns: list[Any] = [
     path("<int:pk>/status/", views.article_status, name="status"),
     path("<int:pk>/delete/", views.article_delete, name="delete"),
     path("cases/<int:opportunity_id>/", views.case_create, name="case_create"),
+    path("categories/", views.category_list, name="categories"),
+    path("categories/<int:pk>/edit/", views.category_edit, name="category_edit"),
+    path("categories/<int:pk>/move/", views.category_move, name="category_move"),
+    path("categories/<int:pk>/active/", views.category_active, name="category_active"),
+    path("categories/<int:pk>/delete/", views.category_delete, name="category_delete"),
 ]

@@ -22,14 +22,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm.core.collab_sections import attachments_context
-from crm.core.errors import ValidationFailed
+from crm.core.errors import Conflict, DomainError, ValidationFailed
+from crm.core.forms import error_text
 from crm.core.scoping import get_scoped_or_404
 from crm.core.views import require_perm
 from crm.pipeline.models import Opportunity
 
 from . import selectors, services
-from .forms import ArticleForm, FilterForm
-from .models import Article, ArticleCategory, ArticleStatus
+from .forms import ArticleForm, CategoryDeleteForm, CategoryForm, FilterForm
+from .models import Article, ArticleStatus, Category
 
 PAGE_SIZE = 20
 
@@ -51,12 +52,12 @@ def _popular_tags(qs: Any, limit: int = 20) -> list[tuple[str, int]]:
 def article_list(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
     require_perm(request, "knowledge", "view")
-    form = FilterForm(request.GET or None)
+    form = FilterForm(request.GET or None, org_id=user.org_id)
     base = selectors.articles(user)
     qs = base
     data = form.cleaned_data if form.is_valid() else {}
     if data.get("category"):
-        qs = qs.filter(category=data["category"])
+        qs = qs.filter(category_id=data["category"])
     if data.get("status"):
         qs = qs.filter(status=data["status"])
     if data.get("tag"):
@@ -67,8 +68,9 @@ def article_list(request: HttpRequest) -> HttpResponse:
         base.order_by().values_list("category").annotate(n=Count("pk")).values_list("category", "n")
     )
     categories = [
-        {"value": value, "label": label, "count": counts.get(value, 0)}
-        for value, label in ArticleCategory.choices
+        {"value": str(c.pk), "label": c.name, "count": counts.get(c.pk, 0)}
+        for c in services.categories(user.org_id)
+        if c.is_active or counts.get(c.pk)
     ]
     return render(
         request,
@@ -82,6 +84,7 @@ def article_list(request: HttpRequest) -> HttpResponse:
             "current_tag": data.get("tag") or "",
             "tags": _popular_tags(base),
             "can_create": user.can("knowledge", "create"),
+            "can_configure": user.can("knowledge", "configure"),
             "crumbs": _crumbs(),
         },
     )
@@ -119,7 +122,7 @@ def article_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _initial(article: Article) -> dict[str, Any]:
     return {
         "title": article.title,
-        "category": article.category,
+        "category": str(article.category_id),
         "tags": ", ".join(article.tag_list),
         "body": article.body,
         "stage_ids": [str(pk) for pk in article.stages.values_list("pk", flat=True)],
@@ -178,8 +181,9 @@ def article_create(request: HttpRequest) -> HttpResponse:
             return redirect("knowledge:detail", article.pk)
     else:
         initial = {}
-        if request.GET.get("category") in ArticleCategory.values:
-            initial["category"] = request.GET["category"]
+        chosen = services.category_of(user.org_id, request.GET.get("category"))
+        if chosen is not None and chosen.is_active:
+            initial["category"] = str(chosen.pk)
         form = ArticleForm(initial=initial, org_id=user.org_id)
     return _editor(request, form, None)
 
@@ -210,13 +214,14 @@ def article_edit(request: HttpRequest, pk: int) -> HttpResponse:
     user: Any = request.user
     require_perm(request, "knowledge", "view")
     article = services.get_for_edit(user, pk)
+    keep = article.category_id
     if request.method == "POST":
-        form = ArticleForm(request.POST, org_id=user.org_id)
+        form = ArticleForm(request.POST, org_id=user.org_id, keep_category=keep)
         if form.is_valid() and (saved := _save(request, form, article)):
             messages.success(request, _("Article saved."))
             return redirect("knowledge:detail", saved.pk)
     else:
-        form = ArticleForm(initial=_initial(article), org_id=user.org_id)
+        form = ArticleForm(initial=_initial(article), org_id=user.org_id, keep_category=keep)
     return _editor(request, form, article)
 
 
@@ -275,5 +280,156 @@ def case_create(request: HttpRequest, opportunity_id: int) -> HttpResponse:
             "existing": selectors.case_studies_of(user, opportunity),
             "back": back or reverse("opportunities:detail", args=[opportunity.pk]),
             "crumbs": _crumbs((_("Case study"), None)),
+        },
+    )
+
+
+# --- categories (knowledge:configure) ------------------------------------------------------------
+def _category(request: HttpRequest, pk: int) -> Category:
+    row: Category = get_scoped_or_404(Category, request.user, pk, "configure")
+    return row
+
+
+def _settings_crumbs(*extra: tuple[str, str | None]) -> list[tuple[str, str | None]]:
+    return _crumbs((_("Categories"), reverse("knowledge:categories")), *extra)
+
+
+def _form_errors(form: Any, exc: DomainError) -> None:
+    for field, errors in exc.field_errors.items():
+        for error in errors:
+            form.add_error(field if field in form.fields else None, error)
+    if not exc.field_errors:
+        form.add_error(None, str(exc.message))
+
+
+@login_required
+def category_list(request: HttpRequest) -> HttpResponse:
+    """The organisation's article categories: add, rename, reorder, deactivate, delete."""
+    user: Any = request.user
+    require_perm(request, "knowledge", "configure")
+    form = CategoryForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.create_category(actor=user, name=form.cleaned_data["name"])
+        except ValidationFailed as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, _("Category added."))
+            return redirect("knowledge:categories")
+    rows = Category.objects.visible_to(user, "configure").order_by("sort_order", "pk")
+    counts = dict(
+        Article.objects.visible_to(user, "configure")
+        .order_by()
+        .values_list("category")
+        .annotate(n=Count("pk"))
+        .values_list("category", "n")
+    )
+    return render(
+        request,
+        "knowledge/category_list.html",
+        {
+            "form": form,
+            "rows": [{"category": c, "count": counts.get(c.pk, 0)} for c in rows],
+            "crumbs": _crumbs((_("Categories"), None)),
+        },
+    )
+
+
+@login_required
+def category_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Rename a category (GET: the form; POST: save)."""
+    user: Any = request.user
+    require_perm(request, "knowledge", "configure")
+    row = _category(request, pk)
+    form = CategoryForm(request.POST or None, initial={"name": row.name})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_category(
+                actor=user, category=row, data={"name": form.cleaned_data["name"]}
+            )
+        except ValidationFailed as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, _("Category renamed."))
+            return redirect("knowledge:categories")
+    return render(
+        request,
+        "knowledge/category_form.html",
+        {"form": form, "category": row, "crumbs": _settings_crumbs((row.name, None))},
+    )
+
+
+@login_required
+@require_POST
+def category_move(request: HttpRequest, pk: int) -> HttpResponse:
+    user: Any = request.user
+    require_perm(request, "knowledge", "configure")
+    row = _category(request, pk)
+    direction = "up" if request.POST.get("direction") == "up" else "down"
+    services.move_category(actor=user, category=row, direction=direction)
+    return redirect("knowledge:categories")
+
+
+@login_required
+@require_POST
+def category_active(request: HttpRequest, pk: int) -> HttpResponse:
+    """Deactivate (no new articles in it; existing ones keep it) or reactivate a category."""
+    user: Any = request.user
+    require_perm(request, "knowledge", "configure")
+    row = _category(request, pk)
+    active = request.POST.get("active") == "1"
+    try:
+        services.update_category(actor=user, category=row, data={"is_active": active})
+    except ValidationFailed as exc:
+        messages.error(request, error_text(exc))
+    else:
+        if active:
+            messages.success(request, _("Category reactivated."))
+        else:
+            messages.success(request, _("Category deactivated: it takes no new articles."))
+    return redirect("knowledge:categories")
+
+
+@login_required
+def category_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: confirm (and, for a category in use, choose where its articles go); POST: delete."""
+    user: Any = request.user
+    require_perm(request, "knowledge", "configure")
+    row = _category(request, pk)
+    in_use = Article.objects.visible_to(user, "configure").filter(category=row).count()
+    others = [
+        (c.pk, c.name)
+        for c in Category.objects.visible_to(user, "configure")
+        .exclude(pk=row.pk)
+        .order_by("sort_order", "pk")
+    ]
+    data = request.POST if request.method == "POST" else None
+    form = CategoryDeleteForm(data, choices=others)
+    if request.method == "POST" and form.is_valid():
+        move_to = None
+        if form.cleaned_data.get("move_to"):
+            move_to = get_scoped_or_404(Category, user, form.cleaned_data["move_to"], "configure")
+        try:
+            moved = services.delete_category(actor=user, category=row, move_to=move_to)
+        except (ValidationFailed, Conflict) as exc:
+            _form_errors(form, exc)
+        else:
+            if moved:
+                messages.success(
+                    request,
+                    _("Category deleted; %(n)d articles moved to “%(to)s”.")
+                    % {"n": moved, "to": move_to.name if move_to else ""},
+                )
+            else:
+                messages.success(request, _("Category deleted."))
+            return redirect("knowledge:categories")
+    return render(
+        request,
+        "knowledge/category_delete.html",
+        {
+            "form": form,
+            "category": row,
+            "in_use": in_use,
+            "crumbs": _settings_crumbs((row.name, None)),
         },
     )

@@ -13,6 +13,9 @@ VERBS = {
     "article.published": _("Article published"),
     "article.unpublished": _("Article taken back to draft"),
     "article.deleted": _("Article deleted"),
+    "category.created": _("Article category added"),
+    "category.updated": _("Article category changed"),
+    "category.deleted": _("Article category deleted"),
 }
 
 
@@ -26,7 +29,7 @@ def search_articles(user: Any, text: str, limit: int) -> list[dict[str, Any]]:
         {
             "kind": _("Article"),
             "title": a.title,
-            "subtitle": a.get_category_display(),
+            "subtitle": a.category.name,
             "url": f"/knowledge/{a.pk}/",
         }
         for a in selectors.search(selectors.articles(user), text)[:limit]
@@ -42,13 +45,14 @@ def _article_url(article: Any) -> str:
 def register() -> None:
     from crm.core import collab
     from crm.core.audit import register_verbs
-    from crm.core.registry import register_search
+    from crm.core.registry import register_org_initializer, register_search
 
-    from . import menu, sections
+    from . import menu, sections, services
 
     menu.register()
     sections.register()
     register_search(search_articles)
+    register_org_initializer(services.install_default_categories)
     register_verbs(VERBS)
     collab.register_target("article", "knowledge.Article", _article_url)
     from crm.org.demo import DEMO_CLEANERS
@@ -58,7 +62,8 @@ def register() -> None:
 
 
 def clean_demo(org: Any) -> None:
-    """Articles protect their authors: a demo reset deletes the demo organisation's articles."""
+    """Articles protect their authors (and categories): a demo reset deletes the demo
+    organisation's articles."""
     from .models import Article
 
     Article.objects.for_org(org.pk).delete()

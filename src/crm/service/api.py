@@ -1,5 +1,5 @@
-"""/api/v1/service/: service tickets (CRUD and status transitions) and return visits (list and
-complete) (R3.7).
+"""/api/v1/service/: service tickets (CRUD and status transitions) and return visits (list, plan
+by hand, reschedule, complete) (R3.7).
 
 Thin handlers: check the function permission, look records up through the scoped layer (another
 tenant's and out-of-scope ids answer 404, ids in the body too), call one service, serialise.
@@ -29,8 +29,10 @@ from .schemas import (
     TicketTransferIn,
     TicketUpdate,
     VisitCompleteIn,
+    VisitCreate,
     VisitFilter,
     VisitRead,
+    VisitRescheduleIn,
 )
 
 router = Router()
@@ -238,3 +240,56 @@ def complete_visit(request: HttpRequest, visit_id: int, payload: VisitCompleteIn
         version=payload.version,
     )
     return _visit_read(scoped(request, ReturnVisit)).get(pk=visit_id)
+
+
+def _visit_owner(request: HttpRequest, owner_id: int | None) -> User | None:
+    if owner_id is None:
+        return None
+    owner = User.objects.visible_to(_me(request)).filter(pk=owner_id, is_active=True).first()
+    if owner is None:
+        raise ValidationFailed(field_errors={"owner_id": [_("Choose an active colleague.")]})
+    return owner
+
+
+@router.post(
+    "/visits",
+    response={201: VisitRead},
+    summary="Plan a return visit by hand (customer in your scope, due today or later)",
+)
+def create_visit(request: HttpRequest, payload: VisitCreate) -> Any:
+    _require(request, "create")
+    customer = scoped_get(
+        request,
+        Customer.objects.visible_to(_me(request)).filter(merged_into__isnull=True),
+        payload.customer_id,
+    )
+    ticket = None
+    if payload.ticket_id is not None:
+        ticket = scoped_get(request, Ticket, payload.ticket_id)
+    visit = services.plan_visit(
+        actor=_me(request),
+        customer=customer,
+        due_on=payload.due_on,
+        ticket=ticket,
+        owner=_visit_owner(request, payload.owner_id),
+        note=payload.note,
+    )
+    return Status(201, visit)
+
+
+@router.post(
+    "/visits/{visit_id}/reschedule",
+    response=VisitRead,
+    summary="Move a planned return visit to another day (and owner, with service:transfer)",
+)
+def reschedule_visit(request: HttpRequest, visit_id: int, payload: VisitRescheduleIn) -> Any:
+    _require(request, "edit")
+    visit = scoped_get(request, ReturnVisit, visit_id, "edit")
+    return services.reschedule_visit(
+        actor=_me(request),
+        visit=visit,
+        due_on=payload.due_on,
+        owner=_visit_owner(request, payload.owner_id),
+        note=payload.note,
+        version=payload.version,
+    )

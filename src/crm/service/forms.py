@@ -16,7 +16,7 @@ from crm.org.models import User
 from crm.sales.models import Contract, Product
 
 from .choices import Priority, TicketStatus, TicketType
-from .services import MAX_SUBJECT, MAX_TEXT, SLA_MAX, SLA_MIN
+from .services import MAX_NOTE, MAX_SUBJECT, MAX_TEXT, SLA_MAX, SLA_MIN
 
 EMPTY = [("", "---------")]
 
@@ -143,6 +143,66 @@ class VisitCompleteForm(TablerForm):
         widget=forms.Textarea(attrs={"rows": 4}),
     )
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+
+class VisitPlanForm(TablerForm):
+    """Plan a return visit by hand (``customer`` fixed when it comes from the customer page).
+    The owner is chosen only by those who may assign visits to others (service:transfer)."""
+
+    customer = forms.ModelChoiceField(
+        label=_("Customer"),
+        queryset=Customer.objects.none(),
+        error_messages={
+            "invalid_choice": _("Choose a customer."),
+            "required": _("Choose a customer."),
+        },
+    )
+    due_on = forms.DateField(
+        label=_("Due on"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    owner = UserChoiceField(label=_("Owner"), queryset=User.objects.none(), required=False)
+    note = forms.CharField(
+        label=_("Note"),
+        required=False,
+        max_length=MAX_NOTE,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("What to ask or check on the visit."),
+    )
+
+    def __init__(self, *args: Any, user: User, customer: Customer | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.set_queryset("customer", active_customers(user))
+        if customer is not None:
+            self.fields["customer"].widget.choices = [(customer.pk, customer.name)]
+        else:
+            self.fields["customer"].widget.choices = EMPTY
+        if user.can("service", "transfer"):
+            self.set_queryset("owner", colleagues_for(user))
+        else:
+            del self.fields["owner"]
+        self.style_fields()
+
+
+class VisitRescheduleForm(TablerForm):
+    due_on = forms.DateField(
+        label=_("Due on"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    owner = UserChoiceField(label=_("Owner"), queryset=User.objects.none(), required=False)
+    note = forms.CharField(
+        label=_("Note"),
+        required=False,
+        max_length=MAX_NOTE,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if user.can("service", "transfer"):
+            self.set_queryset("owner", colleagues_for(user))
+        else:
+            del self.fields["owner"]
+        self.style_fields()
 
 
 class SettingsForm(TablerForm):

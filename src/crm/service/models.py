@@ -139,8 +139,9 @@ class Ticket(ScopedModel):
 
 
 class ReturnVisit(ScopedModel):
-    """A return visit (回访) to a customer after a signed contract or a closed ticket (or planned
-    by hand), done with a satisfaction score 1–5. At most one per contract and one per ticket."""
+    """A return visit (回访) to a customer after a signed contract or a closed ticket, or planned
+    by hand (``source=manual``, with a ``note`` of what to ask), done with a satisfaction score
+    1–5. At most one automatic visit per contract and one per ticket."""
 
     customer = models.ForeignKey(
         "customers.Customer",
@@ -175,6 +176,7 @@ class ReturnVisit(ScopedModel):
     status = models.CharField(
         _("status"), max_length=10, choices=VisitStatus.choices, default=VisitStatus.PLANNED
     )
+    note = models.TextField(_("note"), blank=True)
     done_at = models.DateTimeField(_("done at"), null=True, blank=True)
     satisfaction = models.PositiveSmallIntegerField(_("satisfaction"), null=True, blank=True)
     comment = models.TextField(_("comment"), blank=True)

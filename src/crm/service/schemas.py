@@ -128,7 +128,29 @@ class VisitRead(Schema):
     done_at: datetime | None
     satisfaction: int | None
     comment: str
+    note: str = Field(description="What to ask (visits planned by hand)")
     version: int
+
+
+class VisitCreate(Schema):
+    """Plan a return visit by hand."""
+
+    customer_id: RecordId
+    due_on: date = Field(..., description="Today or later")
+    owner_id: RecordId | None = Field(
+        None,
+        description="Who makes it (default: the customer's owner if you may assign it, else "
+        "you); others than you need service:transfer",
+    )
+    ticket_id: RecordId | None = Field(None, description="A ticket of the customer it follows")
+    note: str = Field("", max_length=2000)
+
+
+class VisitRescheduleIn(Schema):
+    due_on: date = Field(..., description="Today or later")
+    owner_id: RecordId | None = Field(None, description="Another owner (service:transfer)")
+    note: str | None = Field(None, max_length=2000, description="Replaces the note when sent")
+    version: int | None = Field(None, ge=1, le=2**31 - 1, description="The version you read")
 
 
 class VisitFilter(FilterSchema):

@@ -342,6 +342,8 @@ def customer_service(user: Any, customer: Any) -> dict[str, Any] | None:
         "visits": list(visits.select_related("owner").order_by("-due_on", "-pk")[:5]),
         "can_create": user.can("service", "create"),
         "new_url": reverse("service:ticket_create") + f"?customer={customer.pk}",
+        "plan_url": reverse("service:visit_create")
+        + f"?customer={customer.pk}&next={reverse('customers:detail', args=[customer.pk])}",
         "list_url": _list_url(customer=customer.pk),
     }
 

@@ -687,6 +687,56 @@ def _clean_day(value: Any, field: str, errors: dict[str, list[str]]) -> date | N
     return parsed
 
 
+MAX_NOTE = 2000
+
+
+def default_visit_owner(actor: User, customer: Any) -> User:
+    """Who a hand-planned visit is for unless chosen: the customer's owner when that is the actor
+    or the actor may assign visits to others (service:transfer) and they are active; else the
+    actor."""
+    owner = getattr(customer, "owner", None)
+    if (
+        isinstance(owner, User)
+        and owner.is_active
+        and owner.org_id == actor.org_id
+        and (owner.pk == actor.pk or actor.can("service", "transfer"))
+    ):
+        return owner
+    return actor
+
+
+def _check_visit_owner(
+    actor: User, owner: Any, customer: Any, errors: dict[str, list[str]]
+) -> None:
+    """An active colleague who may see the customer and return visits; others than the actor
+    only for those who may transfer."""
+    from crm.customers.models import Customer
+
+    _colleague(actor, owner, "owner", errors)
+    if "owner" in errors or "customer" in errors:
+        return
+    if owner.pk != actor.pk and not actor.can("service", "transfer"):
+        errors["owner"] = [_("You may only plan return visits for yourself.")]
+    elif not owner.can("service", "view") or not (
+        Customer.objects.visible_to(owner).filter(pk=customer.pk).exists()
+    ):
+        errors["owner"] = [_("This colleague may not see the customer.")]
+
+
+def _check_due(value: Any, errors: dict[str, list[str]]) -> date | None:
+    day = _clean_day(value, "due_on", errors)
+    if day is not None and day < timezone.localdate():
+        errors["due_on"] = [_("The due date cannot be in the past.")]
+    return day
+
+
+def _clean_note(value: Any, errors: dict[str, list[str]]) -> str:
+    note = str(value or "").strip()
+    if len(note) > MAX_NOTE:
+        errors["note"] = [_("At most %(n)s characters.") % {"n": MAX_NOTE}]
+    return note
+
+
 @transaction.atomic
 def plan_visit(
     *,
@@ -695,18 +745,23 @@ def plan_visit(
     due_on: Any,
     ticket: Ticket | None = None,
     owner: User | None = None,
+    note: str = "",
 ) -> ReturnVisit:
-    """Plan a return visit by hand (for the actor unless they may transfer)."""
+    """Plan a return visit by hand: a customer the actor sees, a due date from today on, an
+    owner (default: ``default_visit_owner``) who is an active colleague seeing the customer —
+    others than the actor only with service:transfer — and a note of what to ask."""
     _require(actor, "create")
     errors = _check_links(actor, customer, None, None, None)
-    day = _clean_day(due_on, "due_on", errors)
-    owner = owner or actor
-    _colleague(actor, owner, "owner", errors)
-    if owner.pk != actor.pk and not actor.can("service", "transfer") and "owner" not in errors:
-        errors["owner"] = [_("You may only plan return visits for yourself.")]
+    day = _check_due(due_on, errors)
+    if owner is None and "customer" not in errors:
+        owner = default_visit_owner(actor, customer)
+    _check_visit_owner(actor, owner or actor, customer, errors)
+    text = _clean_note(note, errors)
+    if ticket is not None and (ticket.org_id != actor.org_id or ticket.customer_id != customer.pk):
+        errors["ticket"] = [_("Choose a ticket of this customer.")]
     if errors:
         raise ValidationFailed(field_errors=errors)
-    assert day is not None
+    assert day is not None and owner is not None
     org_id: int = actor.org_id  # type: ignore[assignment]  # checked by _require
     visit = ReturnVisit.objects.create(
         org_id=org_id,
@@ -716,8 +771,57 @@ def plan_visit(
         source=VisitSource.MANUAL,
         due_on=day,
         ticket=ticket,
+        note=text,
     )
     audit.record_created(actor=actor, obj=visit, verb="returnvisit.scheduled")
+    return visit
+
+
+@transaction.atomic
+def reschedule_visit(
+    *,
+    actor: User,
+    visit: ReturnVisit,
+    due_on: Any,
+    owner: User | None = None,
+    note: str | None = None,
+    version: int | None = None,
+) -> ReturnVisit:
+    """Move a planned return visit (automatic or by hand) to another day, optionally to
+    another owner (service:transfer) and with another note."""
+    _require(actor, "edit")
+    assert_in_scope(actor, visit, "edit")
+    visit = (
+        ReturnVisit.objects.select_for_update().select_related("customer", "owner").get(pk=visit.pk)
+    )
+    check_version(visit, version)
+    if visit.status != VisitStatus.PLANNED:
+        raise InvalidTransition(_("Only a planned return visit can be rescheduled."))
+    errors: dict[str, list[str]] = {}
+    day = _check_due(due_on, errors)
+    if owner is not None and owner.pk != visit.owner_id:
+        _colleague(actor, owner, "owner", errors)
+        if "owner" not in errors and not actor.can("service", "transfer"):
+            errors["owner"] = [_("Only those who may transfer give a visit to someone else.")]
+        elif "owner" not in errors:
+            _check_visit_owner(actor, owner, visit.customer, errors)
+    text = _clean_note(note, errors) if note is not None else visit.note
+    if errors:
+        raise ValidationFailed(field_errors=errors)
+    before = audit.snapshot(visit)
+    visit.due_on = day  # type: ignore[assignment]
+    if owner is not None:
+        visit.owner = owner
+    visit.note = text
+    visit.version += 1
+    visit.save()
+    audit.record(
+        actor=actor,
+        obj=visit,
+        verb="returnvisit.rescheduled",
+        changes=audit.diff(before, audit.snapshot(visit)),
+        data={"version": visit.version},
+    )
     return visit
 
 

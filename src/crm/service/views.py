@@ -47,6 +47,8 @@ from .forms import (
     TicketForm,
     TransferForm,
     VisitCompleteForm,
+    VisitPlanForm,
+    VisitRescheduleForm,
 )
 from .models import ReturnVisit, Ticket
 
@@ -169,7 +171,7 @@ def _customer_from(request: HttpRequest, me: User) -> Customer | None:
         return None
 
 
-def selectors_customer(me: User, pk: int) -> Customer:
+def selectors_customer(me: User, pk: Any) -> Customer:
     customer: Customer = get_scoped_or_404(
         Customer.objects.visible_to(me).filter(merged_into__isnull=True), me, pk
     )
@@ -435,7 +437,100 @@ def visit_list(request: HttpRequest) -> HttpResponse:
             ],
             "tab": tab,
             "mine": bool(request.GET.get("mine")),
+            "can_plan": me.can("service", "create"),
             "crumbs": [(SERVICE, None), (VISITS, None)],
+        },
+    )
+
+
+@login_required
+def visit_create(request: HttpRequest) -> HttpResponse:
+    """Plan a return visit by hand (``?customer=`` fixes the customer, as from the customer 360
+    page): due date, owner (default: the customer's owner when the user may assign it), note."""
+    require_perm(request, "service", "create")
+    me = _me(request)
+    raw = request.POST.get("customer") or request.GET.get("customer")
+    customer = selectors_customer(me, raw) if raw else None  # out of scope: 404
+    initial: dict[str, Any] = {"due_on": timezone.localdate()}
+    if customer is not None:
+        initial["owner"] = services.default_visit_owner(me, customer).pk
+    form = VisitPlanForm(request.POST or None, user=me, customer=customer, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            visit = services.plan_visit(
+                actor=me,
+                customer=d["customer"],
+                due_on=d["due_on"],
+                owner=d.get("owner") or None,
+                note=d.get("note") or "",
+            )
+        except DomainError as exc:
+            raise_unless_form_error(exc)
+            apply_domain_error(form, exc)
+        else:
+            messages.success(
+                request,
+                _("Return visit planned for %(day)s.") % {"day": visit.due_on.isoformat()},
+            )
+            return redirect(_next_url(request) or reverse("service:visit_list") + "?tab=planned")
+    return render(
+        request,
+        "service/visit_plan.html",
+        {
+            "form": form,
+            "customer": customer,
+            "visit": None,
+            "next": _next_url(request) or "",
+            "crumbs": [(VISITS, reverse("service:visit_list")), (_("Plan a return visit"), None)],
+        },
+    )
+
+
+@login_required
+def visit_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
+    """Move a planned return visit to another day (another owner with service:transfer)."""
+    require_perm(request, "service", "edit")
+    me = _me(request)
+    visit: ReturnVisit = get_scoped_or_404(
+        ReturnVisit.objects.visible_to(me, "edit").select_related("customer", "owner"),
+        me,
+        pk,
+        "edit",
+    )
+    initial = {
+        "due_on": visit.due_on,
+        "owner": visit.owner_id,
+        "note": visit.note,
+        "version": visit.version,
+    }
+    form = VisitRescheduleForm(request.POST or None, user=me, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            services.reschedule_visit(
+                actor=me,
+                visit=visit,
+                due_on=d["due_on"],
+                owner=d.get("owner") or None,
+                note=d.get("note") or "",
+                version=d.get("version"),
+            )
+        except DomainError as exc:
+            raise_unless_form_error(exc)
+            apply_domain_error(form, exc)
+        else:
+            messages.success(request, _("Return visit rescheduled."))
+            return redirect(_next_url(request) or reverse("service:visit_list") + "?tab=planned")
+    return render(
+        request,
+        "service/visit_plan.html",
+        {
+            "form": form,
+            "customer": visit.customer,
+            "visit": visit,
+            "next": _next_url(request) or "",
+            "crumbs": [(VISITS, reverse("service:visit_list")), (visit.customer.name, None)],
         },
     )
 

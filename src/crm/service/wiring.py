@@ -20,6 +20,7 @@ VERBS = {
     "returnvisit.scheduled": _("Return visit planned"),
     "returnvisit.done": _("Return visit done"),
     "returnvisit.cancelled": _("Return visit cancelled"),
+    "returnvisit.rescheduled": _("Return visit rescheduled"),
     "service.settings_saved": _("Service levels saved"),
 }
 
