@@ -381,3 +381,38 @@ def test_forecast_page_commit_adjust_and_exports() -> None:
         assert (
             login_client(fresh(s.w.users["nobody"])).get("/analytics/forecast/").status_code == 403
         )
+
+
+def _rep_table(html: str) -> str:
+    start = html.index('id="table-forecast_reps"')
+    return html[start : html.index("</table>", start)]
+
+
+@pytest.mark.django_db
+def test_forecast_page_shows_the_top_reps_with_a_link_to_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # R8.5 / issue 6: hundreds of reps are not one table row each; the totals cover them all
+    from crm.analytics import forecast_views
+
+    monkeypatch.setattr(forecast_views, "REP_LIMIT", 2)
+    s = build_sales()
+    pipeline_in_march(s)
+    with time_machine.travel(datetime(2026, 3, 10, 10, tzinfo=TZ), tick=True):
+        director = login_client(s.user("director"))
+        url = "/analytics/forecast/?period=month&start=2026-03-01"
+        top = director.get(url).content.decode()
+        everyone = director.get(url + "&reps=all").content.decode()
+        export = director.get(url + "&export=forecast_reps&format=csv")
+    names = {k: s.people[k].display_name for k in ("rep_a", "rep_b", "rep_c")}
+    # weighted: rep_b 27,500.03, rep_a 4,470.98, rep_c 2,566.66
+    table = _rep_table(top)
+    assert names["rep_b"] in table and names["rep_a"] in table and names["rep_c"] not in table
+    assert table.index(names["rep_b"]) < table.index(names["rep_a"])
+    assert "reps=all" in top and "data-figure-more" in top
+    full = _rep_table(everyone)
+    assert all(name in full for name in names.values()) and "data-figure-more" not in everyone
+    # the same totals either way, and the export has every rep
+    assert table[table.index("<tfoot>") :] == full[full.index("<tfoot>") :]
+    body = b"".join(export.streaming_content).decode("utf-8-sig")
+    assert all(name in body for name in names.values())

@@ -251,13 +251,25 @@ class Targets:
 
 
 # --- URLs of the records behind a figure -----------------------------------------------------
-def contracts_url(sel: Selection, start: date, end: date, owner: int | None = None) -> str:
+def contracts_url(
+    sel: Selection,
+    start: date,
+    end: date,
+    owner: int | None = None,
+    department: int | None = None,
+) -> str:
+    """The contract list behind a figure: signed in [start, end), of one rep, or of one
+    department and those below it (the chosen one, unless ``department`` names another)."""
     params: dict[str, Any] = {
         "signed_from": start.isoformat(),
         "signed_to": (end - timedelta(days=1)).isoformat(),
     }
     if owner:
         params["owner_id"] = owner
+    elif department is not None:
+        params["department_id"] = department
+    elif sel.department is not None:
+        params["department_id"] = sel.department.pk
     return reverse("sales:contract_list") + "?" + urlencode(params)
 
 
@@ -269,6 +281,8 @@ def receipts_url(sel: Selection, start: date, end: date, owner: int | None = Non
     }
     if owner:
         params["owner"] = owner
+    elif sel.department is not None:
+        params["department"] = sel.department.pk
     return reverse("finance:receipt_list") + "?" + urlencode(params)
 
 
@@ -479,6 +493,7 @@ def _ranking(sel: Selection, targets: Targets) -> tuple[Figure, Figure | None]:
                 "new_customers": n_count,
                 "new_customers_target": int(n_target) if n_target is not None else None,
                 "_pk": d.pk,
+                "_url": contracts_url(sel, start, end, department=d.pk),
             }
         )
     departments = Figure(

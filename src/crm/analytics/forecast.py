@@ -492,10 +492,35 @@ def _rep_url(owner_id: int, f: Filters) -> str:
     )
 
 
-def rep_figure(fc: Forecast) -> Figure:
-    rows = [{**r, "_url": _rep_url(r["owner_id"], fc.filters)} for r in fc.reps]
+#: reps the forecast page shows before "show all" (a director sees hundreds)
+REP_LIMIT = 25
+
+
+def top_reps(reps: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The ``limit`` reps with the largest weighted pipeline (then open pipeline, then won),
+    largest first; ties keep the page's order (by name)."""
+    ranked = sorted(
+        enumerate(reps),
+        key=lambda item: (-item[1]["weighted"], -item[1]["open_amount"], -item[1]["won"], item[0]),
+    )
+    return [r for _i, r in ranked[:limit]]
+
+
+def rep_figure(fc: Forecast, *, limit: int | None = None, all_url: str = "") -> Figure:
+    """The per-rep table. With ``limit``, only the top ``limit`` reps by weighted pipeline and a
+    link to ``all_url`` (every rep); the totals always cover every rep."""
+    shown = fc.reps if limit is None or len(fc.reps) <= limit else top_reps(fc.reps, limit)
+    rows = [{**r, "_url": _rep_url(r["owner_id"], fc.filters)} for r in shown]
     for r in rows:
         r.pop("commit", None)
+    extra: dict[str, Any] = {}
+    note: Any = ""
+    if len(shown) < len(fc.reps):
+        note = _(
+            "The %(shown)d reps with the largest weighted pipeline, of %(total)d. "
+            "The totals cover all of them."
+        ) % {"shown": len(shown), "total": len(fc.reps)}
+        extra = {"more_url": all_url, "more_label": _("Show all %(n)d reps") % {"n": len(fc.reps)}}
     t = fc.total
     return Figure(
         key="forecast_reps",
@@ -512,6 +537,8 @@ def rep_figure(fc: Forecast) -> Figure:
         ],
         rows=rows,
         chart={"type": "bar", "x": "rep", "series": ["weighted", "historical", "committed"]},
+        note=note,
+        extra=extra,
         totals={
             "rep": _("Total"),
             "open_amount": money(t.open_amount),

@@ -28,6 +28,7 @@ from crm.core.views import require_perm
 from . import forecast_services
 from .figures import export_figure, page_context
 from .forecast import (
+    REP_LIMIT,
     Filters,
     Source,
     accuracy_figure,
@@ -106,8 +107,15 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
         src = Source(user=me)
         fc = forecast(src, f)
         acc = accuracy_rows(src, f.kind, today, owner=f.owner, department=f.department)
+        show_all = request.GET.get("reps") == "all" or bool(request.GET.get("export"))
+        everyone = request.GET.copy()
+        everyone["reps"] = "all"
         figures = [
-            rep_figure(fc),
+            rep_figure(
+                fc,
+                limit=None if show_all else REP_LIMIT,
+                all_url=f"?{everyone.urlencode()}#figure-forecast_reps",
+            ),
             team_figure(fc),
             product_figure(fc),
             rates_figure(fc),

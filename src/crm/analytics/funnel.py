@@ -18,30 +18,36 @@ won) ÷ entered. *Median days* is the median, over the cohort, of the time from 
 entry until the opportunity left S (entered another stage, or was abandoned in S), or until now
 when it is still there.
 
-Every row comes from ``StageHistory.objects.visible_to(user)`` (the opportunities module's
-scope), so the funnel follows the viewer's data scope. The counts are one GROUP BY query; the
-durations one ``values_list`` query (SQLite has no percentile function, so the median is taken
-in Python). Neither grows with the number of stages.
+Every figure comes from the stays per stage (:class:`~crm.analytics.models.StageStay`, kept
+exact from the stage history at write time by :mod:`crm.analytics.stays`) of the opportunities
+``Opportunity``'s scope lets the viewer see, so the funnel follows the viewer's data scope. It is
+one SQL statement (:func:`stage_figures`) over the period's stays of the pipeline, read from one
+index; on PostgreSQL it returns one row per stage (SQLite has no percentile function: there the
+median is taken in Python). Neither the statement count nor the rows returned grow with the
+number of opportunities (issue 6: ≤ 300 ms uncached; see docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.core.scoping import DataScope
+from crm.core.scoping import UNRESTRICTED, DataScope, scope_q
 from crm.org.models import Department, User
 from crm.pipeline.choices import OpportunityStatus, StageKind
-from crm.pipeline.models import Pipeline, Stage, StageHistory
+from crm.pipeline.models import Opportunity, Pipeline, Stage
 
 from .figures import COUNT, DAYS, PERCENT, TEXT, Column, Figure, rate
+from .models import StageStay
 
 CLOSED_UNWON = (OpportunityStatus.LOST, OpportunityStatus.ABANDONED)
 
@@ -102,91 +108,131 @@ def open_stages(pipeline: Pipeline) -> list[Stage]:
     )
 
 
-def cohort(user: Any, f: FunnelFilters) -> QuerySet[StageHistory]:
-    """One stage-history row per (opportunity, open stage): the first stay in the stage that
-    began in the period (see the module docstring)."""
+# --- the cohort's figures in one statement -------------------------------------------------------
+# The cohort is read from the stays (crm.analytics.stays): per stage, the stays of the pipeline
+# begun in the period whose previous stay in the same stage began before it (the first stay
+# begun in the period), of the opportunities the viewer sees (``StageStay``'s scope is its
+# opportunity's) and the filters.
+# PostgreSQL: the counts per stage and the two middle durations (the median is their mean, as
+# ``statistics.median`` takes it), so a handful of rows cross the wire whatever the cohort's size.
+# One sort gives both: ``PERCENTILE_DISC(f)`` is the first value at position ≥ f × n, so 0.5 gives
+# the lower middle one and 0.5 + 1e-9 the upper (the same one when n is odd; exact below 10⁸
+# rows). It sorts the intervals themselves; only the two it picks become days (the conversion
+# keeps the order, so the result is the same as sorting days). The stays come in stage order
+# from the (org, pipeline, stage, entered_at, …) index: no sort before the grouping.
+_PER_STAGE_PG = """
+SELECT g.stage, g.entered, g.advanced, g.lost, g.won,
+       GREATEST(0.0, EXTRACT(EPOCH FROM g.middle[1])::float8) / 86400.0,
+       GREATEST(0.0, EXTRACT(EPOCH FROM g.middle[2])::float8) / 86400.0
+FROM (
+    SELECT c.stage, COUNT(*) AS entered, SUM(CASE WHEN c.advanced THEN 1 ELSE 0 END) AS advanced,
+           SUM(CASE WHEN NOT c.advanced AND c.status IN (%s, %s) THEN 1 ELSE 0 END) AS lost,
+           SUM(CASE WHEN c.status = %s THEN 1 ELSE 0 END) AS won,
+           PERCENTILE_DISC(ARRAY[0.5, 0.5 + 1e-9]) WITHIN GROUP (
+               ORDER BY COALESCE(c.left_at, %s) - c.entered_at
+           ) AS middle
+    FROM ({cohort}) c (stage, advanced, status, entered_at, left_at)
+    GROUP BY c.stage
+) g
+"""
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """A timestamp as the database driver returned it (SQLite: naive or text, in UTC) as an
+    aware one."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def stage_figures(
+    user: Any, f: FunnelFilters, *, now: datetime
+) -> tuple[dict[int, dict[str, int]], dict[int, float]]:
+    """Per stage: the cohort's counts (entered, advanced, lost, won) and median days, in one
+    statement (see the module docstring for the definitions).
+
+    The statement reads only the period's stays of the pipeline
+    (:class:`~crm.analytics.models.StageStay`, kept by the opportunity services from the stage
+    history: when each stay began and ended, when the previous stay in the same stage began,
+    whether it advanced) through the ``(org, pipeline, entered_at)`` index, of the candidate
+    opportunities (the viewer's scope, ``Opportunity.objects.visible_to``, and the filters),
+    joined to the opportunity for its status. On PostgreSQL it returns one row per stage;
+    elsewhere one row per cohort member."""
     start, end = day_start(f.start), day_start(f.last + timedelta(days=1))
-    same = StageHistory.objects.filter(opportunity=OuterRef("opportunity"), stage=OuterRef("stage"))
-    # a row continuing a stay (a node change): the previous row of the same stage ended then
-    continues = same.filter(left_at=OuterRef("entered_at"))
-    earlier_entry = same.filter(
-        entered_at__gte=start, entered_at__lt=OuterRef("entered_at")
-    ).exclude(
-        Exists(
-            StageHistory.objects.filter(
-                opportunity=OuterRef("opportunity"),
-                stage=OuterRef("stage"),
-                left_at=OuterRef("entered_at"),
+    stays = StageStay.objects.filter(
+        org_id=user.org_id,
+        pipeline=f.pipeline,
+        entered_at__gte=start,
+        entered_at__lt=end,
+    ).filter(Q(previous_entered_at__isnull=True) | Q(previous_entered_at__lt=start))
+    if (
+        f.department is None
+        and f.owner is None
+        and scope_q(user, Opportunity, "view") is UNRESTRICTED
+    ):
+        pass  # the whole organisation: the stays alone
+    else:  # the opportunities the viewer sees (and the filters), as a semi-join
+        candidates = Opportunity.objects.visible_to(user).filter(
+            owner_filter(f.department, f.owner)
+        )
+        stays = stays.filter(opportunity__in=candidates.order_by().values("pk"))
+    cohort = stays.order_by().values_list(
+        "stage_id", "advanced", "closed_as", "entered_at", "left_at"
+    )
+    try:
+        sql, params = cohort.query.sql_with_params()
+    except EmptyResultSet:
+        return {}, {}
+    counts: dict[int, dict[str, int]] = {}
+    medians: dict[int, float] = {}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                _PER_STAGE_PG.format(cohort=sql),
+                [
+                    OpportunityStatus.LOST.value,
+                    OpportunityStatus.ABANDONED.value,
+                    OpportunityStatus.WON.value,
+                    now,
+                    *params,
+                ],
             )
-        )
-    )
-    return (
-        StageHistory.objects.visible_to(user)
-        .filter(
-            pipeline=f.pipeline,
-            stage__kind=StageKind.OPEN,
-            entered_at__gte=start,
-            entered_at__lt=end,
-        )
-        .filter(owner_filter(f.department, f.owner, "opportunity__"))
-        .exclude(Exists(continues))
-        .exclude(Exists(earlier_entry))
-    )
-
-
-def _advanced() -> Exists:
-    later = StageHistory.objects.filter(
-        opportunity=OuterRef("opportunity"), entered_at__gte=OuterRef("entered_at")
-    ).filter(
-        Q(stage__kind=StageKind.WON)
-        | Q(stage__kind=StageKind.OPEN, stage__sort_order__gt=OuterRef("stage__sort_order"))
-    )
-    return Exists(later)
+            for stage_id, entered, advanced, lost, won, low, high in cursor.fetchall():
+                counts[stage_id] = {
+                    "entered": entered,
+                    "n_advanced": int(advanced),
+                    "n_lost": int(lost),
+                    "n_won": int(won),
+                }
+                medians[stage_id] = (low + high) / 2
+            return counts, medians
+        cursor.execute(sql, params)
+        durations: dict[int, list[float]] = {}
+        for stage_id, advanced, status, began, left in cursor.fetchall():
+            c = counts.setdefault(
+                stage_id, {"entered": 0, "n_advanced": 0, "n_lost": 0, "n_won": 0}
+            )
+            c["entered"] += 1
+            c["n_advanced"] += 1 if advanced else 0
+            c["n_lost"] += 1 if not advanced and status in CLOSED_UNWON else 0
+            c["n_won"] += 1 if status == OpportunityStatus.WON else 0
+            entered_at = _as_datetime(began)
+            assert entered_at is not None
+            stop = _as_datetime(left) or now
+            seconds = max(0.0, (stop - entered_at).total_seconds())
+            durations.setdefault(stage_id, []).append(seconds / 86400)
+    return counts, {k: statistics.median(v) for k, v in durations.items()}
 
 
 def funnel_rows(
     user: Any, f: FunnelFilters, *, now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Per open stage in order: entered, advanced, lost, still open, conversion rates and
-    median days (see the module docstring). Two queries whatever the number of rows."""
+    median days (see the module docstring). Two queries whatever the number of rows: the
+    stages and :func:`stage_figures`."""
     now = now or timezone.now()
-    base = cohort(user, f)
-    counts = {
-        row["stage_id"]: row
-        for row in base.annotate(advanced=_advanced())
-        .values("stage_id")
-        .annotate(
-            entered=Count("id"),
-            n_advanced=Count("id", filter=Q(advanced=True)),
-            n_lost=Count("id", filter=Q(advanced=False, opportunity__status__in=CLOSED_UNWON)),
-            n_won=Count("id", filter=Q(opportunity__status=OpportunityStatus.WON)),
-        )
-        .order_by()
-    }
-    next_other = (
-        StageHistory.objects.filter(
-            opportunity=OuterRef("opportunity"), entered_at__gt=OuterRef("entered_at")
-        )
-        .exclude(stage=OuterRef("stage"))
-        .order_by("entered_at", "pk")
-        .values("entered_at")[:1]
-    )
-    last_left = (
-        StageHistory.objects.filter(
-            opportunity=OuterRef("opportunity"),
-            stage=OuterRef("stage"),
-            entered_at__gte=OuterRef("entered_at"),
-        )
-        .order_by("-entered_at", "-pk")
-        .values("left_at")[:1]
-    )
-    durations: dict[int, list[float]] = {}
-    for stage_id, began, nxt, left in base.annotate(
-        nxt=Subquery(next_other), last_left=Subquery(last_left)
-    ).values_list("stage_id", "entered_at", "nxt", "last_left"):
-        end: datetime = nxt or left or now
-        seconds = max(0.0, (end - began).total_seconds())
-        durations.setdefault(stage_id, []).append(seconds / 86400)
+    counts, medians = stage_figures(user, f, now=now)
     rows = []
     for stage in open_stages(f.pipeline):
         c = counts.get(stage.pk)
@@ -196,7 +242,7 @@ def funnel_rows(
         advanced = c["n_advanced"] if c else 0
         lost = c["n_lost"] if c else 0
         won = c["n_won"] if c else 0
-        days = durations.get(stage.pk)
+        median = medians.get(stage.pk)
         rows.append(
             {
                 "stage_id": stage.pk,
@@ -209,10 +255,8 @@ def funnel_rows(
                 "win_rate": rate(won, entered),
                 "won": won,
                 "median_days": (
-                    Decimal(str(statistics.median(days))).quantize(
-                        Decimal("0.1"), rounding=ROUND_HALF_UP
-                    )
-                    if days
+                    Decimal(str(median)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+                    if median is not None
                     else None
                 ),
             }

@@ -46,6 +46,8 @@ from crm.org import services as org_services
 from crm.org.models import Department, Organization, Role, User
 from crm.org.permissions import BuiltinRole
 
+from . import stays
+
 DEFAULT_SLUG = "maven"
 DEFAULT_NAME = "Maven Tech"
 DEFAULT_PASSWORD = "Maven-2026-crm"  # noqa: S105 - demo logins, published in docs/maven.md
@@ -637,6 +639,7 @@ class _Loader:
                     )
             OpportunityLine.objects.bulk_create(lines)
             StageHistory.objects.bulk_create(rows)
+            stays.refresh_for(org_id, [o.pk for o, _h, _p in chunk])
         self.report.created["opportunity"] += len(new)
         touched = {o.customer_id for o, _h, _p in new}
         for customer_id in sorted(touched):

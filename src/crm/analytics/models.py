@@ -310,3 +310,79 @@ class ReportDelivery(TenantModel):
                 fields=["org", "schedule", "recipient", "due_at"], name="rdelivery_once"
             ),
         ]
+
+
+class StageStay(TenantModel):
+    """One stay of an opportunity in an open stage, summarised from its stage history for the
+    funnel (R8.4): a run of history rows of one stage (a node change inside the stage writes a
+    new row but is not a new stay). Derived data: :func:`crm.analytics.stays.refresh_for`
+    rewrites an opportunity's stays whenever its history changes, inside the writer's
+    transaction, and ``crm rebuild-stage-stays`` rebuilds them from the history."""
+
+    opportunity = models.ForeignKey(
+        "pipeline.Opportunity",
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("opportunity"),
+    )
+    pipeline = models.ForeignKey(
+        "pipeline.Pipeline", on_delete=models.CASCADE, related_name="+", verbose_name=_("pipeline")
+    )
+    stage = models.ForeignKey(
+        "pipeline.Stage", on_delete=models.CASCADE, related_name="+", verbose_name=_("stage")
+    )
+    entered_at = models.DateTimeField(_("entered"))
+    left_at = models.DateTimeField(
+        _("left"),
+        null=True,
+        blank=True,
+        help_text=_("When it entered another stage or was closed in this one; empty while open."),
+    )
+    previous_entered_at = models.DateTimeField(
+        _("previous stay entered"),
+        null=True,
+        blank=True,
+        help_text=_("When the opportunity's previous stay in the same stage began."),
+    )
+    advanced = models.BooleanField(
+        _("advanced"),
+        default=False,
+        help_text=_("After entering, it reached a later open stage or the won stage."),
+    )
+    closed_as = models.CharField(
+        _("closed as"),
+        max_length=20,
+        blank=True,
+        default="",
+        help_text=_("The opportunity's status when it is won, lost or abandoned; else empty."),
+    )
+
+    objects = ScopedQuerySet.as_manager()
+    scope: ClassVar[ScopeFields] = ScopeFields(owner=None, via="opportunity")
+    scope_module: ClassVar[str] = "opportunities"
+
+    class Meta:
+        verbose_name = _("stage stay")
+        verbose_name_plural = _("stage stays")
+        ordering = ["entered_at", "pk"]
+        indexes = [
+            # the funnel's read: the period's stays of a pipeline, from the index alone, in
+            # stage order (the grouping needs no sort)
+            models.Index(
+                fields=[
+                    "org",
+                    "pipeline",
+                    "stage",
+                    "entered_at",
+                    "previous_entered_at",
+                    "advanced",
+                    "closed_as",
+                    "left_at",
+                ],
+                name="stagestay_period_idx",
+            ),
+            models.Index(fields=["org", "opportunity"], name="stagestay_opp_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.opportunity_id} @ {self.stage_id} ({self.entered_at:%Y-%m-%d})"

@@ -229,12 +229,13 @@ def builder(user: Any, params: QueryDict) -> Builder:
     if subject_key not in reports.subjects():
         subject_key = ReportSubject.OPPORTUNITIES
     subj = reports.subject(subject_key)
+    hidden = reports.hidden_keys(user, subject_key)  # field-level permissions (H-FIELD)
     b = Builder(
         subject=subject_key,
         params=params,
         subjects=[(s.key, s.label) for s in reports.subjects().values()],
-        dimensions=[(k, d.label) for k, d in subj.dimensions.items()],
-        measures=[(k, m.label) for k, m in subj.measures.items()],
+        dimensions=[(k, d.label) for k, d in subj.dimensions.items() if k not in hidden],
+        measures=[(k, m.label) for k, m in subj.measures.items() if k not in hidden],
         date_fields=[(k, f.label) for k, f in subj.filters.items() if f.kind == "date"],
         periods=[("custom", _("Chosen dates")), *reports.PERIODS.items()],
         charts=list(CHART_LABELS.items()),

@@ -775,10 +775,39 @@ def figure_key(d: Definition) -> str:
     return "report"
 
 
+def hidden_keys(user: Any, subject_key: str) -> set[str]:
+    """Measures and dimensions of ``subject_key`` that read a field hidden or masked for
+    ``user`` (field-level permissions, crm.core.fieldaccess): unavailable to them."""
+    from crm.core.fieldaccess import hides_lookup, rules_for
+
+    if not rules_for(user):
+        return set()
+    subj = subject(subject_key)
+    model = subj.model()
+    exprs = [(k, m.expr) for k, m in subj.measures.items()]
+    exprs += [(k, dim.expr) for k, dim in subj.dimensions.items()]
+    return {key for key, expr in exprs if hides_lookup(user, model, expr)}
+
+
+def check_field_access(user: Any, d: Definition) -> None:
+    """Refuse a definition that uses a measure or dimension ``user`` may not see (H-FIELD)."""
+    hidden = hidden_keys(user, d.subject)
+    used = [k for k in [*d.measures, *d.dimensions] if k in hidden]
+    if used:
+        raise ValidationFailed(
+            field_errors={
+                "measures": [
+                    _("You may not see the fields behind: %(names)s.") % {"names": ", ".join(used)}
+                ]
+            }
+        )
+
+
 def run(user: Any, definition: Any, *, title: Any = None, today: date | None = None) -> Result:
     """Compute a report over ``user``'s data scope (``definition``: JSON or a Definition)."""
     d = definition if isinstance(definition, Definition) else validate(definition)
     subj = subject(d.subject)
+    check_field_access(user, d)
     qs = base_queryset(user, d, today)
     dims = [subj.dimensions[k] for k in d.dimensions]
     measures = {k: subj.measures[k] for k in d.measures}

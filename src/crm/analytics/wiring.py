@@ -32,6 +32,12 @@ def register() -> None:
     )
 
     target_import.register()
+    # The funnel's stays follow every change of stage history, in the writer's transaction.
+    from crm.pipeline.services import register_history_hooks
+
+    from . import stays
+
+    register_history_hooks(stays.refresh_for, stays.refresh_pipeline)
     register_verbs(
         {
             "report.unscheduled": _("Report schedule deleted"),
