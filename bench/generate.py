@@ -58,6 +58,8 @@ from django.utils import timezone  # noqa: E402
 
 from crm.activities.choices import Method, PlanStatus  # noqa: E402
 from crm.activities.models import FollowUp, Reminder, VisitPlan  # noqa: E402
+from crm.analytics import stays  # noqa: E402
+from crm.analytics.models import StageStay  # noqa: E402
 from crm.core.models import Event  # noqa: E402
 from crm.customers import pool_services  # noqa: E402
 from crm.customers.models import Contact, Customer, PublicPool, Tag  # noqa: E402
@@ -94,6 +96,7 @@ class Sizes:
     opportunities: int = 1_000_000
     followups: int = 3_000_000
     visit_plans: int = 100_000
+    contracts: int = 100_000
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,15 +108,26 @@ class Sizes:
 
 #: Sizes of the opportunities' part of the data set, added on top of the customers.
 OPPORTUNITY_KEYS = ("opportunities", "followups", "visit_plans")
+#: Sizes of the contracts' part (``bench.contracts``), added on top of the opportunities.
+CONTRACT_KEYS = ("contracts",)
 
 
 def _customer_part(sizes: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in sizes.items() if k not in OPPORTUNITY_KEYS}
+    return {k: v for k, v in sizes.items() if k not in (*OPPORTUNITY_KEYS, *CONTRACT_KEYS)}
+
+
+def _without_contracts(sizes: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in sizes.items() if k not in CONTRACT_KEYS}
 
 
 FULL = Sizes()
 SMALL = Sizes(
-    customers=20_000, leads=10_000, opportunities=50_000, followups=150_000, visit_plans=5_000
+    customers=20_000,
+    leads=10_000,
+    opportunities=50_000,
+    followups=150_000,
+    visit_plans=5_000,
+    contracts=5_000,
 )
 
 
@@ -1439,6 +1453,20 @@ def refresh_customers(org_id: int) -> int:
 
 
 # --- The database ---------------------------------------------------------------------------------
+def erase_events(org_id: int, after: int) -> int:
+    """Delete the organisation's audit events above ``after`` (what a scenario appended). The
+    events table is append-only; its trigger lets rows go only under ``crm.audit_erase_org`` (the
+    organisation-erasure path), set here for this transaction alone."""
+    from django.db import connection, transaction
+
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('crm.audit_erase_org', %s, true)", [str(org_id)])
+        deleted, _ = Event.objects.filter(org_id=org_id, pk__gt=after).delete()
+    return deleted
+
+
 def _maintenance_connection() -> Any:
     import psycopg
 
@@ -1513,6 +1541,7 @@ OPPORTUNITY_TABLES = [
     Opportunity._meta.db_table,
     Opportunity.collaborators.through._meta.db_table,
     StageHistory._meta.db_table,
+    StageStay._meta.db_table,
     FollowUp._meta.db_table,
     VisitPlan._meta.db_table,
 ]
@@ -1615,7 +1644,7 @@ def generate(
     total_seconds = time.perf_counter() - started
     report = {
         # the opportunities are not there yet (generate_opportunities adds them and their sizes)
-        "sizes": {**sizes.as_dict(), **dict.fromkeys(OPPORTUNITY_KEYS, 0)},
+        "sizes": {**sizes.as_dict(), **dict.fromkeys((*OPPORTUNITY_KEYS, *CONTRACT_KEYS), 0)},
         "scale": scale,
         "generated_at": now.isoformat(),
         "rows": counter.rows,
@@ -1669,7 +1698,7 @@ def _clear_opportunities() -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
     else:
-        for model in (Reminder, VisitPlan, FollowUp, StageHistory, Opportunity):
+        for model in (Reminder, VisitPlan, FollowUp, StageStay, StageHistory, Opportunity):
             model.objects.all().delete()
 
 
@@ -1716,6 +1745,10 @@ def generate_opportunities(sizes: Sizes, *, workers: int = 2, log: Log = print) 
     for pk in ids:
         refresh_customers(pk)
     refresh_seconds = time.perf_counter() - t0
+    # the funnel's stays, from the history just loaded: set-based, 20,000 opportunities a batch
+    t0 = time.perf_counter()
+    n_stays = sum(stays.rebuild(pk) for pk in ids)
+    stays_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     _analyze()
     analyze_seconds = time.perf_counter() - t0
@@ -1727,6 +1760,8 @@ def generate_opportunities(sizes: Sizes, *, workers: int = 2, log: Log = print) 
         "seconds": round(total_seconds, 1),
         "load_seconds": round(load_seconds, 1),
         "refresh_customers_seconds": round(refresh_seconds, 1),
+        "stage_stays": n_stays,
+        "stage_stays_seconds": round(stays_seconds, 1),
         "analyze_seconds": round(analyze_seconds, 1),
         "rows_per_second": round(counter.total / max(load_seconds, 1e-9)),
         "opportunities_per_second": round(sizes.opportunities * len(ids) / max(load_seconds, 1e-9)),
@@ -1737,7 +1772,13 @@ def generate_opportunities(sizes: Sizes, *, workers: int = 2, log: Log = print) 
         marker = dict(org.settings[MARKER])
         # the customers' rows stay as they were; the opportunities' are in their own report
         rows = {k: v for k, v in marker.get("rows", {}).items() if k not in OPPORTUNITY_TABLES}
-        marker.update(sizes=sizes.as_dict(), rows=rows, opportunities=report)
+        # the contracts (if any) went with the opportunities they were signed from
+        marker.update(
+            sizes={**sizes.as_dict(), **dict.fromkeys(CONTRACT_KEYS, 0)},
+            rows=rows,
+            opportunities=report,
+        )
+        marker.pop("contracts", None)
         marker["rows_total"] = sum(rows.values())
         org.settings = {**org.settings, MARKER: marker}
         org.save(update_fields=["settings"])
@@ -1747,13 +1788,45 @@ def generate_opportunities(sizes: Sizes, *, workers: int = 2, log: Log = print) 
         f"{load_seconds:.0f} s ({report['rows_per_second']:,} rows/s, "
         f"{report['opportunities_per_second']:,} opportunities/s with their history, follow-ups "
         f"and plans, indexes included), customers refreshed in {refresh_seconds:.0f} s, "
+        f"{n_stays:,} stays per stage built in {stays_seconds:.0f} s, "
         f"VACUUM ANALYZE {analyze_seconds:.0f} s"
     )
     return dataset
 
 
 def matches(dataset: dict[str, Any] | None, sizes: Sizes) -> bool:
-    return bool(dataset) and dataset.get("sizes") == sizes.as_dict()  # type: ignore[union-attr]
+    return opportunities_match(dataset, sizes) and contracts_match(dataset, sizes)
+
+
+def opportunities_match(dataset: dict[str, Any] | None, sizes: Sizes) -> bool:
+    """The data set holds the customers and opportunities of ``sizes`` (whatever its contracts)."""
+    return bool(dataset) and _without_contracts(dataset.get("sizes", {})) == _without_contracts(  # type: ignore[union-attr]
+        sizes.as_dict()
+    )
+
+
+def contracts_match(dataset: dict[str, Any] | None, sizes: Sizes) -> bool:
+    return bool(dataset) and (dataset.get("contracts") or {}).get("count", 0) == sizes.contracts  # type: ignore[union-attr]
+
+
+def add_contracts(sizes: Sizes, log: Log = print) -> dict[str, Any]:
+    """Build the contracts' part of ``sizes`` (``bench.contracts``) on the generated
+    organisations and record it in their data-set marker."""
+    from bench import contracts
+
+    orgs = bench_orgs()
+    report = contracts.generate_contracts(
+        [o.pk for o in orgs], sizes.contracts, seed=sizes.seed, log=log
+    )
+    dataset: dict[str, Any] = {}
+    for org in orgs:
+        org.refresh_from_db(fields=["settings"])
+        marker = dict(org.settings[MARKER])
+        marker.update(sizes=sizes.as_dict(), contracts=report)
+        org.settings = {**org.settings, MARKER: marker}
+        org.save(update_fields=["settings"])
+        dataset = marker
+    return dataset
 
 
 def customers_match(dataset: dict[str, Any] | None, sizes: Sizes) -> bool:
@@ -1770,13 +1843,21 @@ def prepare(sizes: Sizes, *, scale: str, reset: bool, if_needed: bool, log: Log 
         if matches(dataset, sizes):
             log(f"Data set present ({scale}, generated {dataset['generated_at']}): reusing it.")
             return dataset
+        if opportunities_match(dataset, sizes):
+            log(
+                f"Customers and opportunities present (generated {dataset['generated_at']}): "
+                f"adding {sizes.contracts:,} contracts per organisation."
+            )
+            call_command("migrate", verbosity=0, interactive=False)  # tables of newer modules
+            return add_contracts(sizes, log=log)
         if customers_match(dataset, sizes):
             log(
                 f"Customers present (generated {dataset['generated_at']}): adding "
                 f"{sizes.opportunities:,} opportunities per organisation."
             )
             call_command("migrate", verbosity=0, interactive=False)  # tables of newer modules
-            return generate_opportunities(sizes, log=log)
+            generate_opportunities(sizes, log=log)
+            return add_contracts(sizes, log=log)
         if not if_needed:
             raise SystemExit(
                 "crm_bench holds a data set of other sizes: pass --reset to rebuild it."
@@ -1786,7 +1867,9 @@ def prepare(sizes: Sizes, *, scale: str, reset: bool, if_needed: bool, log: Log 
     call_command("migrate", verbosity=0, interactive=False)
     report = generate(sizes, scale=scale, log=log)
     if sizes.opportunities > 0:
-        return generate_opportunities(sizes, log=log)
+        report = generate_opportunities(sizes, log=log)
+        if sizes.contracts > 0:
+            report = add_contracts(sizes, log=log)
     return report
 
 
@@ -1804,6 +1887,7 @@ def sizes_from_args(args: argparse.Namespace) -> tuple[Sizes, str]:
             "opportunities": args.opportunities,
             "followups": args.followups,
             "visit_plans": args.visit_plans,
+            "contracts": args.contracts,
         }.items()
         if v is not None
     }
@@ -1816,7 +1900,8 @@ def add_size_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--small",
         action="store_true",
-        help="20,000 customers, 10,000 leads, 50,000 opportunities, 150,000 follow-ups",
+        help="20,000 customers, 10,000 leads, 50,000 opportunities, 150,000 follow-ups, "
+        "5,000 contracts",
     )
     parser.add_argument("--org-customers", type=int, help="customers per organisation (300,000)")
     parser.add_argument("--leads", type=int, help="leads per organisation (100,000)")
@@ -1829,6 +1914,12 @@ def add_size_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--followups", type=int, help="follow-ups per organisation (3,000,000)")
     parser.add_argument("--visit-plans", type=int, help="visit plans per organisation (100,000)")
+    parser.add_argument(
+        "--contracts",
+        type=int,
+        help="contracts per organisation, from won opportunities, with plans and receipts "
+        "(100,000; --small 5,000)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

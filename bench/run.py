@@ -1,6 +1,7 @@
 """Run the benchmark scenarios against the generated data and record the results.
 
-``python -m bench.run [--small] [--repeat 30] [--generate] [--only list_api,search_name]``
+``python -m bench.run [--small] [--repeat 30] [--generate] [--only list_api,search_name]
+[--label after]`` (``--label``: a partial run saved apart, docs untouched)
 (with ``PYTHONPATH=.`` and ``DJANGO_SETTINGS_MODULE=bench.settings``; ``make bench`` does this).
 
 Every read scenario runs as three actors whose data scopes differ: a rep (SELF), the manager of
@@ -273,6 +274,13 @@ READS: list[Scenario] = [
     Scenario("winloss", "Win/loss analysis page (all time)", "page",
              lambda ctx, size: "/analytics/winloss/", 300, target_ratio=None,
              opportunities=True),
+    # contracts and receipts (issue 8): read-only pages of the contracts' part of the data set
+    Scenario("contract_list", "Contract list page", "page",
+             lambda ctx, size: "/sales/contracts/", 30, opportunities=True),
+    Scenario("receipt_list", "Receipt list page", "page",
+             lambda ctx, size: "/finance/receipts/", 30, opportunities=True),
+    Scenario("receivable_list", "Receivable plan list page", "page",
+             lambda ctx, size: "/finance/receivables/", 30, opportunities=True),
 ]  # fmt: skip
 
 
@@ -446,7 +454,7 @@ class Marks:
         """Delete what the scenario appended (events, notifications, ownership moves,
         reminders), so the next run meets the same data (no claim limits or re-claim
         cool-downs, no reminder already sent)."""
-        Event.objects.filter(org_id=org_id, pk__gt=self.event).delete()
+        generate.erase_events(org_id, self.event)  # the audit table is append-only
         Notification.objects.filter(org_id=org_id, pk__gt=self.notification).delete()
         OwnershipMove.objects.filter(org_id=org_id, pk__gt=self.move).delete()
         Reminder.objects.filter(org_id=org_id, pk__gt=self.reminder).delete()
@@ -899,6 +907,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", help="comma-separated scenario keys")
     parser.add_argument("--no-record", action="store_true", help="do not write JSON and docs")
+    parser.add_argument(
+        "--label",
+        help="write bench/results/<date>-<scale>-<label>.json only (docs untouched): a partial "
+        "run, e.g. a before/after comparison with --only",
+    )
     args = parser.parse_args(argv)
     sizes, scale = generate.sizes_from_args(args)
     if args.generate:
@@ -917,7 +930,13 @@ def main(argv: list[str] | None = None) -> int:
         sweep_runs=args.sweep_runs,
         job_runs=args.job_runs,
     )
-    if not args.no_record:
+    if args.label and not args.no_record:
+        results["label"] = args.label
+        path = RESULTS_DIR / f"{results['date']}-{results['scale']}-{args.label}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n")
+        print(f"Wrote {path.relative_to(ROOT)}")
+    elif not args.no_record:
         path = RESULTS_DIR / f"{results['date']}-{results['scale']}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n")

@@ -351,6 +351,62 @@ def test_opportunities_are_generated_as_the_services_would_leave_them() -> None:
 
 
 @pytest.mark.django_db
+def test_contracts_plans_and_receipts_are_consistent() -> None:
+    # issue 8: contracts from won opportunities, plans adding up to the amount, receipts whose
+    # allocations make the denormalised totals, numbers as next_number gives them
+    from bench import contracts
+
+    from crm.core.numbering import next_number
+    from crm.finance.models import Receipt, ReceiptAllocation, ReceivablePlan
+    from crm.sales.choices import ContractStatus
+    from crm.sales.models import Contract
+
+    sizes = generate.Sizes(
+        customers=60, leads=0, departments=3, users=10, orgs=1, pool_share=0.2,
+        opportunities=400, followups=100, visit_plans=0,
+    )  # fmt: skip
+    now = timezone.now().replace(microsecond=0)
+    org = _tiny_org(sizes, now).org
+    generate.build_opportunities(
+        org.pk, sizes, random.Random(3), now, generate.Counter(), batch=100, log=lambda _t: None
+    )
+    won = Opportunity.objects.filter(org=org, status=OpportunityStatus.WON).count()
+    rows = contracts.build_contracts(org.pk, 30, random.Random(1), now)
+    made = list(Contract.objects.filter(org=org).select_related("opportunity"))
+    assert len(made) == min(30, won) == rows["sales_contract"] > 0
+    today = timezone.localdate(now)
+    year = today.year
+    assert sorted(c.number for c in made) == [f"HT-{year}-{i:05d}" for i in range(1, len(made) + 1)]
+    assert len({c.opportunity_id for c in made}) == len(made)
+    for c in made:
+        o = c.opportunity
+        assert o.status == OpportunityStatus.WON
+        assert (c.customer_id, c.owner_id) == (o.customer_id, o.owner_id)
+        assert c.amount == (o.actual_amount or o.expected_amount)
+        assert o.actual_close_date <= c.signed_on <= today
+        plans = list(ReceivablePlan.objects.filter(contract=c).order_by("sequence"))
+        assert 1 <= len(plans) <= 4 and sum(p.amount for p in plans) == c.amount
+        assert all(p.amount > 0 for p in plans)
+        for p in plans:
+            allocated = sum(a.amount for a in ReceiptAllocation.objects.filter(plan=p))
+            assert p.received_amount == allocated <= p.amount
+        assert c.received_amount == sum(p.received_amount for p in plans)
+        expected = (
+            ContractStatus.COMPLETED if c.received_amount == c.amount
+            else ContractStatus.EXECUTING if c.received_amount else ContractStatus.SIGNED
+        )  # fmt: skip
+        assert c.status == expected
+    receipts = list(Receipt.objects.filter(org=org))
+    assert receipts and all(r.received_on <= today for r in receipts)
+    assert all(r.owner_id == r.contract.owner_id for r in receipts)
+    # the product's next numbers follow the generated ones
+    assert next_number(org.pk, "HT") == f"HT-{year}-{len(made) + 1:05d}"
+    assert next_number(org.pk, "HK") == f"HK-{year}-{len(receipts) + 1:05d}"
+    contracts.clear_contracts([org.pk])
+    assert not Contract.objects.filter(org=org).exists()
+
+
+@pytest.mark.django_db
 def test_opportunity_scenarios_and_jobs_run_and_clean_up() -> None:
     # R11.2: the counts (a service call), the opportunity list API with its query budget, the
     # reminder and stalled jobs, each undone afterwards
@@ -421,3 +477,32 @@ def test_opportunity_scenarios_and_jobs_run_and_clean_up() -> None:
     assert stalled is not None and stalled["backlog"]["flagged"] == stalled["backlog"]["due"]
     assert (Reminder.objects.count(), Notification.objects.count(), Event.objects.count()) == kept
     assert dict(visible.values_list("pk", "stall_notified_at")) == stalled_before
+
+
+def test_load_summary_takes_the_best_rate_with_p99_under_200ms(tmp_path: Path) -> None:
+    # issue 8/9 (RELIABILITY L): "sustained req/s at p99 < 200 ms" from locust's history
+    from bench.load import summary
+
+    head = "Type,Name,Request Count,Failure Count,Median Response Time,99%,Requests/s\n"
+    stats = tmp_path / "x_stats.csv"
+    stats.write_text(
+        head + "GET,opportunity list,90,1,40,180,3.0\n,Aggregated,100,1,45,190,3.3\n",
+        encoding="utf-8",
+    )
+    history = tmp_path / "x_stats_history.csv"
+    history.write_text(
+        "Timestamp,User Count,Type,Name,Requests/s,99%\n"
+        "1,2,,Aggregated,4.0,120\n"
+        "2,5,,Aggregated,9.5,180\n"
+        "3,9,,Aggregated,14.0,450\n"  # faster, but p99 over the limit: not sustained
+        "4,9,GET,opportunity list,20.0,100\n"  # one request type only: ignored
+        "5,1,,Aggregated,0.0,N/A\n",
+        encoding="utf-8",
+    )
+    result = summary.summarise("pg", str(stats), str(history))
+    assert result["sustained_rate_p99_under_200ms"] == 9.5
+    assert result["users_at_that_rate"] == 5
+    assert (result["requests"], result["failures"], result["p99_ms"]) == (100, 1, 190.0)
+    assert result["per_request"] == {
+        "opportunity list": {"requests": 90, "failures": 1, "median_ms": 40.0, "p99_ms": 180.0}
+    }

@@ -1,0 +1,78 @@
+"""Summarise a locust run: totals from ``*_stats.csv`` and, from ``*_stats_history.csv``, the
+highest request rate the server sustained while the p99 of the last seconds stayed under
+200 ms (issue 8/9: RELIABILITY L). Appends one JSON line to bench/results/load.jsonl.
+
+``python bench/load/summary.py PROFILE STATS.csv HISTORY.csv``
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+P99_LIMIT_MS = 200.0
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "load.jsonl"
+
+
+def _num(value: str) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def summarise(profile: str, stats: str, history: str) -> dict[str, object]:
+    with open(stats, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    total = next(r for r in rows if r["Name"] == "Aggregated")
+    per_request = {
+        r["Name"]: {
+            "requests": int(r["Request Count"]),
+            "failures": int(r["Failure Count"]),
+            "median_ms": _num(r["Median Response Time"]),
+            "p99_ms": _num(r["99%"]),
+        }
+        for r in rows
+        if r["Name"] != "Aggregated"
+    }
+    sustained, users_then = 0.0, 0
+    with open(history, encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            if r["Name"] != "Aggregated":
+                continue
+            rate, p99 = _num(r["Requests/s"]), _num(r["99%"])
+            if rate is not None and p99 is not None and 0 < p99 < P99_LIMIT_MS and rate > sustained:
+                sustained, users_then = rate, int(r["User Count"])
+    return {
+        "profile": profile,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "requests": int(total["Request Count"]),
+        "failures": int(total["Failure Count"]),
+        "rate_per_s": round(float(total["Requests/s"]), 1),
+        "median_ms": _num(total["Median Response Time"]),
+        "p99_ms": _num(total["99%"]),
+        "sustained_rate_p99_under_200ms": round(sustained, 1),
+        "users_at_that_rate": users_then,
+        "per_request": per_request,
+    }
+
+
+def main(argv: list[str]) -> int:
+    result = summarise(*argv[:3])
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(result, ensure_ascii=False) + "\n")
+    print(
+        f"{result['profile']}: {result['requests']} requests, {result['failures']} failures, "
+        f"{result['rate_per_s']} req/s overall, median {result['median_ms']} ms, "
+        f"p99 {result['p99_ms']} ms; sustained {result['sustained_rate_p99_under_200ms']} req/s "
+        f"with p99 < 200 ms ({result['users_at_that_rate']} users)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
