@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 from django.core.files.base import ContentFile
+from django.db import connection
 from django.utils import timezone
 
 from crm.activities import services as activity_services
@@ -92,10 +93,34 @@ WATCHED = (
     # <<< H-SVC
     # >>> H-KB
     Event._meta.apps.get_model("knowledge", "Article"),  # (imports are outside the blocks)
+    Event._meta.apps.get_model("knowledge", "Category"),  # kb-categories
     # <<< H-KB
     # >>> H-CF
     Event._meta.apps.get_model("core", "CustomField"),  # (imports are outside the blocks)
     # <<< H-CF
+    # >>> H-CAMP
+    Event._meta.apps.get_model("marketing", "Campaign"),  # (imports are outside the blocks)
+    # <<< H-CAMP
+    # >>> H-MAIL
+    Event._meta.apps.get_model("mailing", "EmailCampaign"),  # (imports are outside the blocks)
+    Event._meta.apps.get_model("mailing", "Recipient"),
+    Event._meta.apps.get_model("mailing", "Unsubscribe"),
+    # <<< H-MAIL
+    # >>> H-LSCORE
+    Event._meta.apps.get_model("leads", "LeadScoringRule"),  # (imports are outside the blocks)
+    # <<< H-LSCORE
+    # >>> H-WINP
+    Event._meta.apps.get_model("scoring", "WinModel"),  # (imports are outside the blocks)
+    Event._meta.apps.get_model("scoring", "OpportunityScore"),
+    # <<< H-WINP
+    # >>> H-CONF
+    # <<< H-CONF
+    # >>> H-FIELD
+    # <<< H-FIELD
+    # >>> H-PLAT
+    # <<< H-PLAT
+    # >>> H-PERF
+    # <<< H-PERF
 )
 
 
@@ -105,7 +130,16 @@ def fresh(user: User) -> User:
 
 
 def row_counts() -> dict[str, int]:
-    return {m._meta.label: m._base_manager.count() for m in WATCHED}
+    """The number of rows of every watched table, in one query (a COUNT per model was 55
+    queries, twice around each of the matrix's thousands of requests)."""
+    quote = connection.ops.quote_name
+    sql = "SELECT " + ", ".join(
+        f"(SELECT COUNT(*) FROM {quote(m._meta.db_table)})" for m in WATCHED
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    return {m._meta.label: n for m, n in zip(WATCHED, row, strict=True)}
 
 
 @dataclass
@@ -543,6 +577,9 @@ def build_tenant(name: str) -> Tenant:
         industries=[item.value],
     )
     add("knowledge.Article", kb_article, f"靶子文章{tag}")
+    # kb-categories: a category of the organisation's own, with a canary name (org-wide)
+    kb_category = kb_services.create_category(actor=fresh(admin), name=f"靶子分类{tag}")
+    add("knowledge.Category", kb_category, f"靶子分类{tag}")
     # <<< H-KB
     # >>> H-CF
     # A custom field of customers, defined by the administrator (org-wide; H-CF).
@@ -554,6 +591,90 @@ def build_tenant(name: str) -> Tenant:
     )
     add("core.CustomField", cf_field, f"靶子字段{tag}")
     # <<< H-CF
+    # >>> H-CAMP
+    # A campaign with a canary name, run by the administrator (campaigns are organisation-wide
+    # for marketing:view; the owner's lead carries it). H-CAMP.
+    from crm.marketing import services as camp_services
+
+    camp = camp_services.create_campaign(
+        actor=fresh(admin),
+        data={"name": f"靶子活动{tag}", "utm_campaign": f"canary-{tag}", "actual_cost": "100"},
+    )
+    add("marketing.Campaign", camp, f"靶子活动{tag}")
+    # <<< H-CAMP
+    # >>> H-MAIL
+    # A draft e-mail campaign of the administrator (root department) with a canary subject:
+    # the sales2 manager's department tree does not cover it, the rep has no marketing rights.
+    from crm.mailing import services as mail_services
+
+    mail_campaign = mail_services.create_campaign(
+        actor=fresh(admin),
+        data={"subject": f"靶子邮件{tag}", "body_html": f"<p>靶子邮件正文{tag}</p>"},
+    )
+    add("mailing.EmailCampaign", mail_campaign, f"靶子邮件{tag}")
+    # mailing-bounces: an address on the unsubscribe list, its note the canary
+    unsub = mail_services.add_unsubscribe(
+        actor=fresh(admin), email=f"canary-{tag}@example.com", note=f"靶子退订{tag}"
+    )
+    add("mailing.Unsubscribe", unsub, f"靶子退订{tag}")
+    # <<< H-MAIL
+    # >>> H-LSCORE
+    # A lead scoring rule with a canary name and value, matching no lead (H-LSCORE).
+    from crm.leads import scoring as lead_scoring
+
+    score_rule = lead_scoring.save_rule(
+        actor=fresh(admin),
+        data={
+            "name": f"靶子评分{tag}",
+            "kind": "attribute",
+            "field": "title",
+            "operator": "equals",
+            "values": [f"靶子职位{tag}"],
+            "points": 10,
+        },
+    )
+    add("leads.LeadScoringRule", score_rule, f"靶子评分{tag}")
+    # <<< H-LSCORE
+    # >>> H-WINP
+    # A win-probability model whose one weight is the canary product, and a learned score of
+    # the owner's opportunity whose leading factor carries the canary (H-WINP).
+    from decimal import Decimal
+
+    from crm.scoring.models import OpportunityScore, WinModel
+
+    win_run = WinModel.objects.create(
+        org=org,
+        version=1,
+        trained_at=timezone.now(),
+        is_usable=True,
+        auc=0.5,
+        brier=0.25,
+        params={
+            "columns": [["product", f"靶子产品{tag}"]],
+            "mean": [0.0],
+            "scale": [1.0],
+            "coef": [1.0],
+            "intercept": 0.0,
+        },
+    )
+    win_score = OpportunityScore.objects.create(
+        org=org,
+        opportunity=opportunity,
+        model=win_run,
+        probability=Decimal("73.11"),
+        factors={"up": [{"feature": "product", "value": f"靶子产品{tag}", "effect": 1.0}]},
+        scored_at=timezone.now(),
+    )
+    add("scoring.OpportunityScore", win_score, f"靶子产品{tag}")
+    # <<< H-WINP
+    # >>> H-CONF
+    # <<< H-CONF
+    # >>> H-FIELD
+    # <<< H-FIELD
+    # >>> H-PLAT
+    # <<< H-PLAT
+    # >>> H-PERF
+    # <<< H-PERF
     # >>> H-MAVEN
     # <<< H-MAVEN
     t.owner, t.rep, t.manager = fresh(owner), fresh(rep), fresh(manager)

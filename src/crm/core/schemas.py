@@ -7,6 +7,8 @@ from typing import Any
 
 from ninja import Field, FilterSchema, Schema
 
+from crm.core.api import FilterId
+
 
 class ActorBrief(Schema):
     id: int
@@ -29,7 +31,7 @@ class EventRead(Schema):
 
 
 class EventFilter(FilterSchema):
-    actor_id: int | None = None
+    actor_id: FilterId | None = None
     verb: str | None = Field(None, description="Exact verb, e.g. user.created")
     object_type: str | None = Field(None, description="e.g. org.user")
     object_id: str | None = None

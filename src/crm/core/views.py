@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
@@ -137,25 +137,37 @@ def history_context(obj: Any) -> dict[str, Any]:
     return {"history": history_for(obj)[:200]}
 
 
+def _api_error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse | None:
+    """The API answers its errors in JSON (``ErrorOut``) even when Django raises them before a
+    route runs (an invalid Host header, an unknown path): None for a page."""
+    if not request.path.startswith("/api/"):
+        return None
+    from .api import error_body
+
+    return JsonResponse(error_body(code, message), status=status)
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(
-        request,
-        "error.html",
-        {"status": 400, "message": _("The request was not valid.")},
-        status=400,
-    )
+    message = _("The request was not valid.")
+    api = _api_error(request, 400, "bad_request", message)
+    return api or render(request, "error.html", {"status": 400, "message": message}, status=400)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "403.html", {"status": 403}, status=403)
+    message = _("You do not have permission to do this.")
+    api = _api_error(request, 403, "permission_denied", message)
+    return api or render(request, "403.html", {"status": 403}, status=403)
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "404.html", {"status": 404}, status=404)
+    api = _api_error(request, 404, "not_found", _("The record was not found."))
+    return api or render(request, "404.html", {"status": 404}, status=404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return render(request, "500.html", {"status": 500}, status=500)
+    message = _("Something went wrong on our side. The error has been logged.")
+    api = _api_error(request, 500, "server_error", message)
+    return api or render(request, "500.html", {"status": 500}, status=500)
 
 
 @login_required

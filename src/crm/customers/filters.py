@@ -17,6 +17,7 @@ from django.utils import timezone
 from ninja import Field, FilterSchema
 from pydantic import ValidationError
 
+from crm.core.api import FilterId
 from crm.core.errors import ValidationFailed
 from crm.org.models import Department
 
@@ -74,18 +75,20 @@ class CustomerFilter(_QueryParsing, FilterSchema):
         description="Name fragment, pinyin or initials (zgyd → 中国移动), phone (also a "
         "contact's mobile) or e-mail",
     )
-    owner_id: int | None = None
+    owner_id: FilterId | None = None
     mine: bool | None = Field(None, description="true: only customers you own")
-    department_id: int | None = Field(None, description="Owner in this department or one below it")
+    department_id: FilterId | None = Field(
+        None, description="Owner in this department or one below it"
+    )
     grade: Literal["A", "B", "C"] | None = None
     customer_type: str | None = Field(None, max_length=60)
     category: str | None = Field(None, max_length=60)
     industry: str | None = Field(None, max_length=60)
     source: str | None = Field(None, max_length=60)
     region: str | None = Field(None, max_length=100, description="Region starts with")
-    tag_id: int | None = None
+    tag_id: FilterId | None = None
     in_pool: bool | None = Field(None, description="true: waiting in a pool; false: owned")
-    pool_id: int | None = None
+    pool_id: FilterId | None = None
     is_new: bool | None = None
     created_from: date | None = Field(None, description="Created on or after (YYYY-MM-DD)")
     created_to: date | None = Field(None, description="Created on or before (YYYY-MM-DD)")
@@ -144,7 +147,7 @@ class ContactFilter(_QueryParsing, FilterSchema):
     q: str | None = Field(
         None, max_length=100, description="Name, title, mobile or office phone, e-mail"
     )
-    customer_id: int | None = None
+    customer_id: FilterId | None = None
 
     def apply(self, qs: QuerySet[Contact], user: Any) -> QuerySet[Contact]:
         """Narrow an already scoped queryset of contacts."""

@@ -9,6 +9,8 @@ from django.db.models import QuerySet
 from ninja import Field, FilterSchema
 from pydantic import ValidationError
 
+from crm.core.api import FilterId
+
 from .choices import OPEN_STATUSES, LeadStatus
 from .selectors import search_q
 
@@ -31,16 +33,20 @@ class LeadFilter(FilterSchema):
     status: str | None = Field(
         None, description="new, contacted, qualified, converted, invalid, or open"
     )
-    pool_id: int | None = None
-    owner_id: int | None = None
+    pool_id: FilterId | None = None
+    owner_id: FilterId | None = None
     mine: bool | None = Field(None, description="Only leads I own")
     unassigned: bool | None = Field(None, description="Only leads without an owner")
     source: str | None = None
     region: str | None = None
     industry: str | None = None
     product_line: str | None = None
+    campaign_id: FilterId | None = Field(None, description="From this campaign")
     created_after: date | None = None
     created_before: date | None = None
+    # H-LSCORE: score range, inclusive
+    score_min: int | None = Field(None, ge=-1_000_000, le=1_000_000, description="Score at least")
+    score_max: int | None = Field(None, ge=-1_000_000, le=1_000_000, description="Score at most")
 
     def apply(self, qs: QuerySet, user: Any) -> QuerySet:
         """Narrow ``qs`` (already ``visible_to`` the user)."""
@@ -52,6 +58,8 @@ class LeadFilter(FilterSchema):
             qs = qs.filter(status=self.status) if self.status in LeadStatus.values else qs.none()
         if self.pool_id is not None:
             qs = qs.filter(pool_id=self.pool_id)
+        if self.campaign_id is not None:  # H-CAMP
+            qs = qs.filter(campaign_id=self.campaign_id)
         if self.owner_id is not None:
             qs = qs.filter(owner_id=self.owner_id)
         if self.mine:
@@ -62,6 +70,10 @@ class LeadFilter(FilterSchema):
             value = getattr(self, name)
             if value:
                 qs = qs.filter(**{name: value.strip()})
+        if self.score_min is not None:
+            qs = qs.filter(score__gte=self.score_min)
+        if self.score_max is not None:
+            qs = qs.filter(score__lte=self.score_max)
         if self.created_after:
             qs = qs.filter(created_at__date__gte=self.created_after)
         if self.created_before:
