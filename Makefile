@@ -90,6 +90,14 @@ test-pg: setup browser-deps
 bench: setup
 	PYTHONPATH=. DJANGO_SETTINGS_MODULE=bench.settings $(PY) -m bench.run --generate $(BENCH_ARGS)
 
+# Load run of issues 8/9 (RELIABILITY L): locust (installed into the venv only, not a project
+# dependency) against gunicorn on PostgreSQL crm_bench + Redis, then the embedded SQLite default
+# with the demo data; LOAD=pg or LOAD=sqlite for one; knobs in bench/load/run.sh.
+.PHONY: load
+load: setup
+	$(PY) -m pip install --quiet locust==2.47.0
+	bash bench/load/run.sh $${LOAD:-both}
+
 browser-deps:
 	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } || { echo "error: Chromium is required for browser tests: apt-get install chromium" >&2; exit 1; }
 
@@ -99,6 +107,13 @@ browser-deps:
 fuzz-long: setup
 	CRM_FUZZ_EXAMPLES=$${CRM_FUZZ_EXAMPLES:-200} CRM_FUZZ_SEED=$${FUZZ_SEED:-20261124} \
 	  $(PY) -m pytest -q -n 2 --dist loadgroup tests/security/test_api_fuzz.py
+
+# Scope oracle, long tier (RELIABILITY A3): CRM_ORACLE_WORLDS generated worlds (default 300);
+# add CRM_TEST_DB=postgres for PostgreSQL.
+.PHONY: oracle-long
+oracle-long: setup
+	CRM_ORACLE_WORLDS=$${CRM_ORACLE_WORLDS:-300} \
+	  $(PY) -m pytest -q -p no:randomly tests/security/test_scope_oracle.py
 
 lint: setup
 	$(BIN)/ruff check .

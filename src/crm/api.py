@@ -282,6 +282,9 @@ def mount_routers() -> None:
     api.add_router("/v1/webhooks/", "crm.core.webhook_api.router", tags=["webhooks"])
     api.add_router("/v1/service/", "crm.service.api.router", tags=["service"])
     api.add_router("/v1/knowledge/", "crm.knowledge.api.router", tags=["knowledge"])
+    api.add_router("/v1/marketing/", "crm.marketing.api.router", tags=["marketing"])
+    api.add_router("/v1/mailing/", "crm.mailing.api.router", tags=["mailing"])
+    api.add_router("/v1/scoring/", "crm.scoring.api.router", tags=["scoring"])
     api.add_router(  # H-CF
         "/v1/custom-fields/", "crm.core.custom_field_api.router", tags=["custom-fields"]
     )

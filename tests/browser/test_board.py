@@ -111,7 +111,9 @@ def test_dragging_a_card_to_the_next_stage_moves_it(new_page, live_server) -> No
     page.locator(f"[data-column='{won.pk}']").scroll_into_view_if_needed()
     drag(page, f"[data-id='{moving.pk}']", f".board-cards[data-stage='{won.pk}']")
     page.wait_for_selector("#win-modal.show")
-    page.wait_for_function("getComputedStyle(document.getElementById('win-modal')).opacity === '1'")
+    page.wait_for_function(
+        "() => getComputedStyle(document.getElementById('win-modal')).opacity === '1'"
+    )
     page.fill("#win-amount", "260000")
     screenshot(page, "desktop-board-win-dialog")
     page.click("#win-submit")
@@ -207,7 +209,7 @@ def test_list_and_board_on_a_phone(new_page, live_server) -> None:
     page.click("#query-drawer-toggle")
     page.wait_for_selector("#query-sidebar.show")
     page.wait_for_function(
-        "getComputedStyle(document.getElementById('query-sidebar')).transform === 'none'"
+        "() => getComputedStyle(document.getElementById('query-sidebar')).transform === 'none'"
     )
     assert page.locator("#builtin-queries").is_visible()
     screenshot(page, "phone-opportunity-queries")

@@ -57,7 +57,7 @@ def test_rep_adds_a_followup_from_the_customer_page_on_a_phone(new_page, live_se
     page.wait_for_selector("#followup-visit", state="visible")
     page.fill("#id_location", "苏州工业园区星湖街 328 号")
     page.click("#followup-geolocate")
-    page.wait_for_function("document.querySelector('[name=latitude]').value !== ''")
+    page.wait_for_function("() => document.querySelector('[name=latitude]').value !== ''")
     assert page.input_value("[name=latitude]") == "31.298900"
 
     page.fill("#id_content", "上门拜访周经理，演示了 MES 方案，客户关注交付周期")

@@ -39,11 +39,11 @@ def test_sign_up_switch_language_create_department_and_user(new_page, live_serve
 
     # R11.4: switch to English and back
     page.select_option("#language-form select", "en")
-    page.wait_for_function("document.documentElement.lang === 'en'")
+    page.wait_for_function("() => document.documentElement.lang === 'en'")
     assert "Home" in page.locator("#sidebar").inner_text()
     screenshot(page, "desktop-home-en")
     page.select_option("#language-form select", "zh-hans")
-    page.wait_for_function("document.documentElement.lang === 'zh-hans'")
+    page.wait_for_function("() => document.documentElement.lang === 'zh-hans'")
     assert "首页" in page.locator("#sidebar").inner_text()
 
     # R1.2: create a department under the root

@@ -48,11 +48,11 @@ def test_quote_from_an_opportunity_with_live_totals(new_page, live_server) -> No
     total = page.locator("[data-total=total]")
     # 2 × 68000 = 136000, tax 13 % → 153680
     page.wait_for_function(
-        "document.querySelector('[data-total=total]').textContent.includes('153,680.00')"
+        "() => document.querySelector('[data-total=total]').textContent.includes('153,680.00')"
     )
     page.fill("[data-line] input[name=line-discount_value]", "10")
     page.wait_for_function(
-        "document.querySelector('[data-total=total]').textContent.includes('138,312.00')"
+        "() => document.querySelector('[data-total=total]').textContent.includes('138,312.00')"
     )
     page.click("#add-line")
     row = page.locator("[data-line]").nth(1)
@@ -64,7 +64,7 @@ def test_quote_from_an_opportunity_with_live_totals(new_page, live_server) -> No
     row.locator("input[name=line-quantity]").fill("3")
     # + 3 × 1200 = 3600, tax 6 % = 216 → 3816
     page.wait_for_function(
-        "document.querySelector('[data-total=total]').textContent.includes('142,128.00')"
+        "() => document.querySelector('[data-total=total]').textContent.includes('142,128.00')"
     )
     assert "142,128.00" in total.inner_text()
     screenshot(page, "quote-form-live-totals")
@@ -90,7 +90,7 @@ def test_quote_pages_fit_a_phone(new_page, live_server) -> None:
     log_in(page, rep)
     page.goto(f"/sales/quotes/new/?opportunity={opportunity.pk}")
     page.wait_for_function(
-        "document.querySelector('[data-total=total]').textContent.includes('16,950.00')"
+        "() => document.querySelector('[data-total=total]').textContent.includes('16,950.00')"
     )
     assert_fits_the_phone(page, "quote form")
     screenshot(page, "phone-quote-form")

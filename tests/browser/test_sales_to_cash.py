@@ -61,7 +61,7 @@ def test_opportunity_to_cash_through_the_pages(new_page, live_server) -> None:
     rep_page.goto(f"/sales/quotes/new/?opportunity={opportunity.pk}")
     # 4 × 25,000 = 100,000, VAT 13 % → 113,000 (computed by the server while the form loads)
     rep_page.wait_for_function(
-        "document.querySelector('[data-total=total]').textContent.includes('113,000.00')"
+        "() => document.querySelector('[data-total=total]').textContent.includes('113,000.00')"
     )
     rep_page.click("#quote-save")
     rep_page.wait_for_url("**/sales/quotes/*/")

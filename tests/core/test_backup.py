@@ -110,6 +110,51 @@ def test_a_non_empty_database_is_refused(tmp_path: Path) -> None:
     assert snapshot() == before
 
 
+def test_an_organisation_restores_beside_others_but_never_over_itself(tmp_path: Path) -> None:
+    # R10.4 (issue 7, restore safety): one organisation's archive restores into a database
+    # serving other organisations; restoring it again, or over rows whose ids are taken, is
+    # refused with a clear message and nothing changed
+    first = build_tenant("乙公司")  # lower ids
+    second = build_tenant("甲公司")
+    first_id, second_id = first.world.org.pk, second.world.org.pk
+    before_first, before_second = snapshot(first_id), snapshot(second_id)
+    first_zip = create_backup(tmp_path / "first.zip", org=first_id).path
+    second_zip = create_backup(tmp_path / "second.zip", org=second_id).path
+    empty_database()
+    restore_backup(first_zip)
+    restore_backup(second_zip)  # beside the first: allowed
+    assert snapshot(first_id) == before_first
+    assert snapshot(second_id) == before_second
+    # the same organisation again: refused, nothing changed
+    whole = snapshot()
+    with pytest.raises(BackupError, match="already holds the organisation “甲公司”"):
+        restore_backup(second_zip)
+    with pytest.raises(CommandError, match="already holds the organisation"):
+        call_command("restore", str(second_zip))
+    assert snapshot() == whole
+    # a whole-database archive into a database with data: refused
+    create_backup(tmp_path / "whole.zip")
+    with pytest.raises(BackupError, match="not empty"):
+        restore_backup(tmp_path / "whole.zip")
+    assert snapshot() == whole
+
+
+def test_an_organisation_whose_ids_are_taken_is_refused(tmp_path: Path) -> None:
+    # R10.4 (issue 7): ids are kept, so rows of another organisation with the same ids make
+    # the restore refuse before writing anything
+    mine = build_tenant("甲公司")
+    archive = create_backup(tmp_path / "mine.zip", org=mine.world.org.pk).path
+    user_pk = min(User.objects.filter(org=mine.world.org).values_list("pk", flat=True))
+    empty_database()
+    other = Organization.objects.create(pk=mine.world.org.pk + 1000, name="丙公司")
+    User.objects.create(pk=user_pk, org=other, username="bing-admin", name="丙管理员")
+    before = snapshot()
+    with pytest.raises(BackupError, match="would overwrite a row that already exists"):
+        restore_backup(archive)
+    assert snapshot() == before
+    assert not Organization.objects.filter(name="甲公司").exists()
+
+
 def test_damaged_and_foreign_archives_are_refused_before_writing(tmp_path: Path) -> None:
     # R10.4: a tampered row, a missing file, another schema or a stray file → clear error
     build_tenant("甲公司")

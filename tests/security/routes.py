@@ -241,6 +241,10 @@ STRING_ARGS: dict[str, dict[str, list[str]]] = {
     # comments and attachments of a record: the kind of record named by the path (H-COLLAB)
     "collab:comment_add": {"target": ["customer"]},
     "collab:attachment_add": {"target": ["customer"]},
+    # the public unsubscribe page of campaign mails: a forged token (H-MAIL)
+    "mailing:unsubscribe": {"token": ["forged-token"]},
+    # the public campaign form link: a forged token (H-CAMP)
+    "marketing:webform": {"token": ["forged-token"]},
     "*": {"direction": ["up"], "kind": ["industry"]},
 }
 

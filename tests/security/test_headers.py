@@ -2,7 +2,10 @@
 
 - Session cookie HttpOnly and SameSite=Lax, CSRF and language cookies SameSite=Lax; in the
   production profile (a subprocess with ``crm.settings.prod``) all of them Secure, and HSTS.
-- Every HTML page carries a Content-Security-Policy whose script-src has no 'unsafe-inline',
+- The production profile names them ``__Host-sessionid`` and ``__Host-csrftoken`` (Secure,
+  Path=/, no Domain), and the API's session auth reads the configured name.
+- Every HTML page carries a Content-Security-Policy whose script-src has neither 'unsafe-inline'
+  nor 'unsafe-eval' (Alpine is its CSP build; templates hold no inline expressions),
   X-Frame-Options DENY and frame-ancestors 'none' (except the framable lead web form),
   X-Content-Type-Options nosniff and a Referrer-Policy.
 - DEBUG is off in the embedded default and the production profile, and the 500 handlers of the
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -70,6 +74,10 @@ print(json.dumps({
                 settings.SESSION_COOKIE_SAMESITE],
     "csrf": [settings.CSRF_COOKIE_SECURE, settings.CSRF_COOKIE_SAMESITE],
     "language": [settings.LANGUAGE_COOKIE_SECURE, settings.LANGUAGE_COOKIE_SAMESITE],
+    "names": [settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME],
+    "paths": [settings.SESSION_COOKIE_PATH, settings.CSRF_COOKIE_PATH],
+    "domains": [settings.SESSION_COOKIE_DOMAIN, settings.CSRF_COOKIE_DOMAIN],
+    "api_cookie": __import__("crm.core.api", fromlist=["SessionAuth"]).SessionAuth().param_name,
 }))
 """
 
@@ -112,14 +120,39 @@ def test_production_profile_marks_cookies_secure_and_sends_hsts(tmp_path: Path) 
         "max-age=31536000; includeSubDomains; preload"
     )
     assert out["plain"] == [301, "https://crm.example.com/login/"]
-    csrf = out["cookies"]["csrftoken"]
+    csrf = out["cookies"]["__Host-csrftoken"]
     assert csrf["secure"] is True and csrf["samesite"] == "Lax"
     assert out["session"] == [True, True, "Lax"]
     assert out["csrf"] == [True, "Lax"]
     assert out["language"] == [True, "Lax"]
-    assert "'unsafe-inline'" not in _directive(
-        out["headers"]["Content-Security-Policy"], "script-src"
+    script = _directive(out["headers"]["Content-Security-Policy"], "script-src")
+    assert "'unsafe-inline'" not in script and "'unsafe-eval'" not in script
+
+
+def test_production_cookies_carry_the_host_prefix(tmp_path: Path) -> None:
+    # SECURITY C5: __Host- cookies (Secure, Path=/, no Domain) for the session and CSRF token
+    out = run_profile(
+        tmp_path,
+        "crm.settings.prod",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        ALLOWED_HOSTS="crm.example.com",
     )
+    assert out["names"] == ["__Host-sessionid", "__Host-csrftoken"]
+    assert out["paths"] == ["/", "/"]
+    assert out["domains"] == [None, None]
+    csrf = out["cookies"]["__Host-csrftoken"]
+    assert csrf["secure"] is True
+    assert csrf["path"] == "/"
+    assert csrf["domain"] == ""
+    assert "csrftoken" not in out["cookies"]
+    assert out["api_cookie"] == "__Host-sessionid"
+
+
+def test_the_embedded_profile_keeps_plain_cookie_names(tmp_path: Path) -> None:
+    # SECURITY C5: __Host- needs HTTPS; the plain-HTTP trial profile keeps the ordinary names
+    out = run_profile(tmp_path, "crm.settings.dev", ALLOWED_HOSTS="crm.example.com")
+    assert out["names"] == ["sessionid", "csrftoken"]
+    assert out["api_cookie"] == "sessionid"
 
 
 def test_embedded_default_profile_runs_without_debug(tmp_path: Path) -> None:
@@ -127,6 +160,45 @@ def test_embedded_default_profile_runs_without_debug(tmp_path: Path) -> None:
     out = run_profile(tmp_path, "crm.settings.dev", ALLOWED_HOSTS="crm.example.com")
     assert out["debug"] is False
     assert out["status"] == 200
+
+
+def test_the_script_policy_allows_no_eval() -> None:
+    # SECURITY B6: the configured policy itself (every page's header is checked below)
+    script = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]["script-src"]
+    assert script == ["'self'"]
+
+
+# Alpine's CSP build evaluates property paths, literals, comparisons and calls of the component's
+# own methods; globals (document, navigator, String), arrow functions and inline objects fail at
+# run time. Templates may only name registered components and refer to their members.
+ALPINE_ATTR = re.compile(r'\s(x-[a-z]+(?::[a-z.-]+)?|@[a-z.-]+)="([^"]*)"')
+FORBIDDEN_IN_ALPINE = re.compile(r"=>|[{};]|\b(?:document|window|navigator|String|Number|JSON)\b")
+
+
+def test_templates_hold_no_inline_alpine_code() -> None:
+    # SECURITY B6: x-data names a component; no expression reaches for globals or defines code
+    problems = []
+    templates = sorted((ROOT / "src" / "crm").rglob("templates/**/*.html"))
+    assert len(templates) > 50
+    for path in templates:
+        text = path.read_text()
+        for match in ALPINE_ATTR.finditer(text):
+            name, expr = match.groups()
+            if name == "x-data" and not re.fullmatch(r"[A-Za-z]+", expr):
+                problems.append(f"{path.name}: {name}={expr!r} (register it with Alpine.data)")
+            elif FORBIDDEN_IN_ALPINE.search(re.sub(r"{{.*?}}|{%.*?%}", "", expr)):
+                problems.append(f"{path.name}: {name}={expr!r}")
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_vendored_alpine_is_the_csp_build() -> None:
+    # SECURITY B6: the copied bundle must not fall back to new Function() for expressions
+    vendor = ROOT / "src" / "crm" / "static" / "vendor" / "alpine" / "alpine.min.js"
+    # `make test` runs `make setup`, which copies the bundle: a missing file is a broken set-up
+    assert vendor.exists(), "front-end assets not copied: run `make setup`"
+    assert "CSP Parser Error" in vendor.read_text()
+    assert '"@alpinejs/csp"' in (ROOT / "package.json").read_text()
+    assert "@alpinejs/csp/dist/cdn.min.js" in (ROOT / "scripts" / "vendor.sh").read_text()
 
 
 # --- Headers of every page ----------------------------------------------------------------------
@@ -142,7 +214,12 @@ def header_problems(name: str, response: Any) -> list[str]:
     csp = response.headers.get("Content-Security-Policy", "")
     problems = []
     script = _directive(csp, "script-src") or _directive(csp, "default-src")
-    if not script or "'unsafe-inline'" in script or "*" in script.split():
+    if (
+        not script
+        or "'unsafe-inline'" in script
+        or "'unsafe-eval'" in script
+        or "*" in script.split()
+    ):
         problems.append(f"script-src {script!r}")
     if response.headers.get("X-Content-Type-Options") != "nosniff":
         problems.append("no nosniff")
@@ -183,6 +260,7 @@ def test_the_web_form_may_be_framed_but_keeps_its_script_policy(tenant: Tenant) 
     csp = r.headers["Content-Security-Policy"]
     assert _directive(csp, "frame-ancestors") == "*"
     assert "'unsafe-inline'" not in _directive(csp, "script-src")
+    assert "'unsafe-eval'" not in _directive(csp, "script-src")
     assert frozenset({"leads:webform"}) == FRAMEABLE
 
 

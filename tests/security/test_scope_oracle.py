@@ -8,8 +8,9 @@ the API's customer and opportunity lists (every page), their counts, and the cus
 compared with the oracle below: a plain-Python statement of the data-scope rule of
 DESIGN.md/`docs/roles-and-scopes.md`, written without the scoped query layer.
 
-Examples per run: ``CRM_ORACLE_EXAMPLES`` (default 12 in the fast tier; the nightly tier runs
-thousands). Each example runs in a savepoint that is rolled back.
+Worlds per run: ``CRM_ORACLE_WORLDS`` (or its older name ``CRM_ORACLE_EXAMPLES``; default 12 in
+the fast tier). The long tier is ``make oracle-long`` (300 worlds unless CRM_ORACLE_WORLDS says
+otherwise; the nightly tier runs thousands). Each example runs in a savepoint that is rolled back.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from crm.org.models import User
 from crm.org.services import create_token
 from crm.pipeline import opportunities as opportunity_services
 
-EXAMPLES = int(os.environ.get("CRM_ORACLE_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("CRM_ORACLE_WORLDS") or os.environ.get("CRM_ORACLE_EXAMPLES") or "12")
 ACTORS = ["rep_east", "rep_east2", "rep_south", "dept_east", "manager1", "director", "custom"]
 OWNERS = ["rep_east", "rep_east2", "rep_south", "rep_sales2", "dept_east", "manager1", "custom"]
 _names = itertools.count(1)

@@ -141,6 +141,7 @@ def _age(
             StageHistory.objects.filter(pk=row.pk).update(entered_at=entered, left_at=moment)
         else:
             StageHistory.objects.filter(pk=row.pk).update(entered_at=entered, left_at=None)
+    opp_services.history_changed(opp.org_id, [opp.pk])
     closed_at = moment if opp.closed_at else None
     Opportunity.objects.filter(pk=opp.pk).update(
         created_at=start, stage_entered_at=moment, closed_at=closed_at

@@ -15,7 +15,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from crm.core.scoping import UNRESTRICTED, DataScope, scope_q
+from crm.core.scoping import UNRESTRICTED, DataScope, ownership_q
 from crm.org.models import User
 
 from .choices import Method, PlanStatus
@@ -64,7 +64,7 @@ def team_members(user: User) -> QuerySet[User]:
     """Active colleagues whose follow-ups and visit plans ``user`` sees (``user`` included):
     the owners the user's data scope covers for the activities module."""
     base = User.objects.visible_to(user).filter(is_active=True).select_related("department")
-    rule = scope_q(user, VisitPlan, "view")
+    rule = ownership_q(user, VisitPlan, "view")
     if rule is None:
         return base.none()
     if rule is UNRESTRICTED:

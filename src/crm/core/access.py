@@ -340,6 +340,9 @@ PAGES: dict[str, str] = {
     "service:ticket_delete": "service:delete",
     "service:visit_list": "service:view",
     "service:visit_complete": "service:edit",
+    # visit-plan: return visits planned by hand and rescheduled
+    "service:visit_create": "service:create",
+    "service:visit_reschedule": "service:edit",
     "service:visit_cancel": "service:edit",
     "service:analysis": "service:view",
     "service:settings": "settings:configure",
@@ -353,6 +356,12 @@ PAGES: dict[str, str] = {
     "knowledge:status": "knowledge:edit",
     "knowledge:delete": "knowledge:delete",
     "knowledge:case_create": "knowledge:create",
+    # kb-categories: the organisation's article categories
+    "knowledge:categories": "knowledge:configure",
+    "knowledge:category_edit": "knowledge:configure",
+    "knowledge:category_move": "knowledge:configure",
+    "knowledge:category_active": "knowledge:configure",
+    "knowledge:category_delete": "knowledge:configure",
     # <<< H-KB
     # >>> H-CF
     # custom fields (issue 7, R10.5): administrators define them
@@ -363,6 +372,55 @@ PAGES: dict[str, str] = {
     "customfields:restore": "settings:configure",
     "customfields:move": "settings:configure",
     # <<< H-CF
+    # >>> H-CAMP
+    # marketing campaigns (R9.3): organisation-wide for marketing:view; the campaign form link
+    # is public (its token is the credential) and redirects to the pool's web form
+    "marketing:list": "marketing:view",
+    "marketing:compare": "marketing:view",
+    "marketing:create": "marketing:create",
+    "marketing:detail": "marketing:view",
+    "marketing:edit": "marketing:edit",
+    "marketing:status": "marketing:edit",
+    "marketing:form_token": "marketing:edit",
+    "marketing:delete": "marketing:delete",
+    "marketing:webform": PUBLIC,
+    # <<< H-CAMP
+    # >>> H-MAIL
+    # e-mail campaigns (R9.3): marketing users compose and send; the unsubscribe list is for
+    # marketing:configure; the unsubscribe page of every mail is public (signed token)
+    "mailing:campaign_list": "marketing:view",
+    "mailing:campaign_create": "marketing:create",
+    "mailing:campaign_detail": "marketing:view",
+    "mailing:campaign_edit": "marketing:edit",
+    "mailing:campaign_send": "marketing:edit",
+    "mailing:campaign_cancel": "marketing:edit",
+    "mailing:campaign_delete": "marketing:delete",
+    "mailing:unsubscribe_list": "marketing:configure",
+    "mailing:unsubscribe": PUBLIC,
+    "mailing:unsubscribe_remove": "marketing:configure",  # mailing-bounces
+    # <<< H-MAIL
+    # >>> H-LSCORE
+    # lead scoring (R2.5): the rules are the lead configurers'; follow-ups follow the lead
+    "leads:scoring_rules": "leads:configure",
+    "leads:scoring_rule_create": "leads:configure",
+    "leads:scoring_rule_edit": "leads:configure",
+    "leads:scoring_rule_delete": "leads:configure",
+    "leads:lead_followup": "leads:view",
+    # <<< H-LSCORE
+    # >>> H-WINP
+    # learned win probability (R2.5): the model page for report readers, retraining for
+    # analytics:configure; an opportunity's score follows the opportunity (API below)
+    "scoring:model": "analytics:view",
+    "scoring:retrain": "analytics:configure",
+    # <<< H-WINP
+    # >>> H-CONF
+    # <<< H-CONF
+    # >>> H-FIELD
+    # <<< H-FIELD
+    # >>> H-PLAT
+    # <<< H-PLAT
+    # >>> H-PERF
+    # <<< H-PERF
     # >>> H-MAVEN
     "analytics:winloss": "analytics:view",
     # <<< H-MAVEN
@@ -419,6 +477,7 @@ API: dict[str, str] = {
     "crm_customers_api_check_duplicates": "customers:view",
     "crm_customers_api_transfer_many": "customers:transfer",
     "crm_customers_api_tag_many": "customers:edit",
+    "crm_customers_api_release_many": "customers:edit",  # api-gaps
     "crm_customers_api_get_customer": "customers:view",
     "crm_customers_api_update_customer": "customers:edit",
     "crm_customers_api_transfer": "customers:transfer",
@@ -510,6 +569,7 @@ API: dict[str, str] = {
     "crm_pipeline_opportunity_api_resume_opportunity": "opportunities:edit",
     "crm_pipeline_opportunity_api_reopen_opportunity": "opportunities:approve",
     "crm_pipeline_opportunity_api_transfer_opportunity": "opportunities:transfer",
+    "crm_pipeline_opportunity_api_bulk_transfer": "opportunities:transfer",  # api-gaps
     "crm_pipeline_opportunity_api_set_opportunity_collaborators": "opportunities:edit",
     "crm_pipeline_opportunity_api_opportunity_history": "opportunities:view",
     "crm_pipeline_opportunity_api_opportunity_lines": "opportunities:view",
@@ -540,6 +600,9 @@ API: dict[str, str] = {
     "crm_imports_api_resume_job": AUTHENTICATED,
     "crm_imports_api_cancel_job": AUTHENTICATED,
     "crm_imports_api_list_job_errors": AUTHENTICATED,
+    "crm_imports_api_list_mappings": AUTHENTICATED,  # api-gaps
+    "crm_imports_api_create_mapping": AUTHENTICATED,  # api-gaps
+    "crm_imports_api_delete_mapping": AUTHENTICATED,  # api-gaps
     # sales: contracts, orders, returns, approvals (H-CONTRACTS); approvals are decided by the
     # people the flow names (the request's scope: submitter and approvers; else 404)
     "crm_sales_contract_api_list_approval_tasks": AUTHENTICATED,
@@ -548,6 +611,15 @@ API: dict[str, str] = {
     "crm_sales_contract_api_approve_request": AUTHENTICATED,
     "crm_sales_contract_api_reject_request": AUTHENTICATED,
     "crm_sales_contract_api_withdraw_request": AUTHENTICATED,
+    "crm_sales_contract_api_list_approval_flows": "sales:configure",  # api-gaps
+    "crm_sales_contract_api_create_approval_flow": "sales:configure",  # api-gaps
+    "crm_sales_contract_api_get_approval_flow": "sales:configure",  # api-gaps
+    "crm_sales_contract_api_update_approval_flow": "sales:configure",  # api-gaps
+    "crm_sales_contract_api_move_approval_flow": "sales:configure",  # api-gaps
+    "crm_sales_contract_api_add_approval_step": "sales:configure",  # api-gaps
+    "crm_sales_contract_api_update_approval_step": "sales:configure",  # api-gaps
+    "crm_sales_contract_api_move_approval_step": "sales:configure",  # api-gaps
+    "crm_sales_contract_api_delete_approval_step": "sales:configure",  # api-gaps
     "crm_sales_contract_api_list_orders": "sales:view",
     "crm_sales_contract_api_create_order": "sales:create",
     "crm_sales_contract_api_get_order": "sales:view",
@@ -596,6 +668,9 @@ API: dict[str, str] = {
     "crm_sales_quote_api_create_product": "sales:configure",
     "crm_sales_quote_api_get_product": "sales:view",
     "crm_sales_quote_api_update_product": "sales:configure",
+    "crm_sales_quote_api_delete_product": "sales:configure",  # api-gaps
+    "crm_sales_quote_api_create_price_list": "sales:configure",  # api-gaps
+    "crm_sales_quote_api_update_price_list": "sales:configure",  # api-gaps
     "crm_sales_quote_api_list_price_lists": "sales:view",
     "crm_sales_quote_api_get_price_list": "sales:view",
     "crm_sales_quote_api_list_quotes": "sales:view",
@@ -661,6 +736,9 @@ API: dict[str, str] = {
     "crm_service_api_transfer_ticket": "service:transfer",
     "crm_service_api_list_visits": "service:view",
     "crm_service_api_complete_visit": "service:edit",
+    # visit-plan
+    "crm_service_api_create_visit": "service:create",
+    "crm_service_api_reschedule_visit": "service:edit",
     # <<< H-SVC
     # >>> H-KB
     "crm_knowledge_api_list_articles": "knowledge:view",
@@ -672,6 +750,11 @@ API: dict[str, str] = {
     "crm_knowledge_api_search_articles": "knowledge:view",
     "crm_knowledge_api_related_articles": "knowledge:view",
     "crm_knowledge_api_create_case_study": "knowledge:create",
+    # kb-categories
+    "crm_knowledge_api_list_categories": "knowledge:view",
+    "crm_knowledge_api_create_category": "knowledge:configure",
+    "crm_knowledge_api_update_category": "knowledge:configure",
+    "crm_knowledge_api_delete_category": "knowledge:configure",
     # <<< H-KB
     # >>> H-CF
     # custom fields: every member reads the definitions (forms and clients need them)
@@ -683,6 +766,56 @@ API: dict[str, str] = {
     "crm_core_custom_field_api_retire_custom_field": "settings:configure",
     "crm_core_custom_field_api_restore_custom_field": "settings:configure",
     # <<< H-CF
+    # >>> H-CAMP
+    "crm_marketing_api_list_campaigns": "marketing:view",
+    "crm_marketing_api_create_campaign": "marketing:create",
+    "crm_marketing_api_list_attribution": "marketing:view",
+    "crm_marketing_api_get_campaign": "marketing:view",
+    "crm_marketing_api_get_attribution": "marketing:view",
+    "crm_marketing_api_update_campaign": "marketing:edit",
+    "crm_marketing_api_set_campaign_status": "marketing:edit",
+    "crm_marketing_api_delete_campaign": "marketing:delete",
+    "crm_marketing_api_regenerate_form_token": "marketing:edit",  # api-gaps
+    # <<< H-CAMP
+    # >>> H-MAIL
+    "crm_mailing_api_list_email_campaigns": "marketing:view",
+    "crm_mailing_api_create_email_campaign": "marketing:create",
+    "crm_mailing_api_preview_segment": "marketing:create",
+    "crm_mailing_api_get_email_campaign": "marketing:view",
+    "crm_mailing_api_update_email_campaign": "marketing:edit",
+    "crm_mailing_api_delete_email_campaign": "marketing:delete",
+    "crm_mailing_api_send_email_campaign": "marketing:edit",
+    "crm_mailing_api_cancel_email_campaign": "marketing:edit",
+    "crm_mailing_api_list_email_recipients": "marketing:view",
+    "crm_mailing_api_list_unsubscribes": "marketing:configure",
+    "crm_mailing_api_add_unsubscribe": "marketing:configure",
+    "crm_mailing_api_remove_unsubscribe": "marketing:configure",  # mailing-bounces
+    "crm_mailing_api_report_bounces": "marketing:configure",  # mailing-bounces
+    # <<< H-MAIL
+    # >>> H-LSCORE
+    # lead scoring (R2.5): admins define the rules; a lead's score follows the lead
+    "crm_leads_scoring_api_list_scoring_rules": "leads:configure",
+    "crm_leads_scoring_api_create_scoring_rule": "leads:configure",
+    "crm_leads_scoring_api_get_scoring_rule": "leads:configure",
+    "crm_leads_scoring_api_update_scoring_rule": "leads:configure",
+    "crm_leads_scoring_api_delete_scoring_rule": "leads:configure",
+    "crm_leads_scoring_api_preview_scoring_rule": "leads:configure",
+    "crm_leads_scoring_api_get_lead_score": "leads:view",
+    "crm_leads_scoring_api_log_lead_followup": "leads:edit",
+    # <<< H-LSCORE
+    # >>> H-WINP
+    "crm_scoring_api_get_win_model": "analytics:view",
+    "crm_scoring_api_retrain_win_model": "analytics:configure",
+    "crm_scoring_api_get_win_score": "opportunities:view",
+    # <<< H-WINP
+    # >>> H-CONF
+    # <<< H-CONF
+    # >>> H-FIELD
+    # <<< H-FIELD
+    # >>> H-PLAT
+    # <<< H-PLAT
+    # >>> H-PERF
+    # <<< H-PERF
     # >>> H-MAVEN
     "crm_analytics_winloss_api_get_winloss": "analytics:view",
     # <<< H-MAVEN
@@ -876,6 +1009,7 @@ OBJECTS: dict[str, str] = {
     "crm_imports_api_resume_job": "imports.ImportJob",
     "crm_imports_api_cancel_job": "imports.ImportJob",
     "crm_imports_api_list_job_errors": "imports.ImportJob",
+    "crm_imports_api_delete_mapping": "imports.ImportTemplate",  # api-gaps
     # sales: contracts, orders, returns, approvals and approval flows (H-CONTRACTS)
     "sales:contract_detail": "sales.Contract",
     "sales:contract_edit": "sales.Contract",
@@ -911,6 +1045,13 @@ OBJECTS: dict[str, str] = {
     "crm_sales_contract_api_approve_request": "sales.ApprovalRequest",
     "crm_sales_contract_api_reject_request": "sales.ApprovalRequest",
     "crm_sales_contract_api_withdraw_request": "sales.ApprovalRequest",
+    "crm_sales_contract_api_get_approval_flow": "sales.ApprovalFlow",  # api-gaps
+    "crm_sales_contract_api_update_approval_flow": "sales.ApprovalFlow",  # api-gaps
+    "crm_sales_contract_api_move_approval_flow": "sales.ApprovalFlow",  # api-gaps
+    "crm_sales_contract_api_add_approval_step": "sales.ApprovalFlow",  # api-gaps
+    "crm_sales_contract_api_update_approval_step": "sales.ApprovalStep",  # api-gaps
+    "crm_sales_contract_api_move_approval_step": "sales.ApprovalStep",  # api-gaps
+    "crm_sales_contract_api_delete_approval_step": "sales.ApprovalStep",  # api-gaps
     "crm_sales_contract_api_get_order": "sales.Order",
     "crm_sales_contract_api_update_order": "sales.Order",
     "crm_sales_contract_api_get_return": "sales.ReturnRequest",
@@ -966,6 +1107,8 @@ OBJECTS: dict[str, str] = {
     "sales:template_delete": "sales.DocumentTemplate",
     "crm_sales_quote_api_get_product": "sales.Product",
     "crm_sales_quote_api_update_product": "sales.Product",
+    "crm_sales_quote_api_delete_product": "sales.Product",  # api-gaps
+    "crm_sales_quote_api_update_price_list": "sales.PriceList",  # api-gaps
     "crm_sales_quote_api_get_price_list": "sales.PriceList",
     "crm_sales_quote_api_get_quote": "sales.Quote",
     "crm_sales_quote_api_update_quote": "sales.Quote",
@@ -1023,6 +1166,9 @@ OBJECTS: dict[str, str] = {
     "crm_service_api_change_ticket_status": "service.Ticket",
     "crm_service_api_transfer_ticket": "service.Ticket",
     "crm_service_api_complete_visit": "service.ReturnVisit",
+    # visit-plan
+    "service:visit_reschedule": "service.ReturnVisit",
+    "crm_service_api_reschedule_visit": "service.ReturnVisit",
     # <<< H-SVC
     # >>> H-KB
     "knowledge:detail": "knowledge.Article",
@@ -1036,6 +1182,13 @@ OBJECTS: dict[str, str] = {
     "crm_knowledge_api_delete_article": "knowledge.Article",
     "crm_knowledge_api_related_articles": "pipeline.Opportunity",
     "crm_knowledge_api_create_case_study": "pipeline.Opportunity",
+    # kb-categories
+    "knowledge:category_edit": "knowledge.Category",
+    "knowledge:category_move": "knowledge.Category",
+    "knowledge:category_active": "knowledge.Category",
+    "knowledge:category_delete": "knowledge.Category",
+    "crm_knowledge_api_update_category": "knowledge.Category",
+    "crm_knowledge_api_delete_category": "knowledge.Category",
     # <<< H-KB
     # >>> H-CF
     "customfields:edit": "core.CustomField",
@@ -1047,6 +1200,55 @@ OBJECTS: dict[str, str] = {
     "crm_core_custom_field_api_retire_custom_field": "core.CustomField",
     "crm_core_custom_field_api_restore_custom_field": "core.CustomField",
     # <<< H-CF
+    # >>> H-CAMP
+    "marketing:detail": "marketing.Campaign",
+    "marketing:edit": "marketing.Campaign",
+    "marketing:status": "marketing.Campaign",
+    "marketing:form_token": "marketing.Campaign",
+    "marketing:delete": "marketing.Campaign",
+    "crm_marketing_api_get_campaign": "marketing.Campaign",
+    "crm_marketing_api_get_attribution": "marketing.Campaign",
+    "crm_marketing_api_update_campaign": "marketing.Campaign",
+    "crm_marketing_api_set_campaign_status": "marketing.Campaign",
+    "crm_marketing_api_delete_campaign": "marketing.Campaign",
+    "crm_marketing_api_regenerate_form_token": "marketing.Campaign",  # api-gaps
+    # <<< H-CAMP
+    # >>> H-MAIL
+    "mailing:campaign_detail": "mailing.EmailCampaign",
+    "mailing:campaign_edit": "mailing.EmailCampaign",
+    "mailing:campaign_send": "mailing.EmailCampaign",
+    "mailing:campaign_cancel": "mailing.EmailCampaign",
+    "mailing:campaign_delete": "mailing.EmailCampaign",
+    "crm_mailing_api_get_email_campaign": "mailing.EmailCampaign",
+    "crm_mailing_api_update_email_campaign": "mailing.EmailCampaign",
+    "crm_mailing_api_delete_email_campaign": "mailing.EmailCampaign",
+    "crm_mailing_api_send_email_campaign": "mailing.EmailCampaign",
+    "crm_mailing_api_cancel_email_campaign": "mailing.EmailCampaign",
+    "crm_mailing_api_list_email_recipients": "mailing.EmailCampaign",
+    "mailing:unsubscribe_remove": "mailing.Unsubscribe",  # mailing-bounces
+    "crm_mailing_api_remove_unsubscribe": "mailing.Unsubscribe",  # mailing-bounces
+    # <<< H-MAIL
+    # >>> H-LSCORE
+    "leads:scoring_rule_edit": "leads.LeadScoringRule",
+    "leads:scoring_rule_delete": "leads.LeadScoringRule",
+    "leads:lead_followup": "leads.Lead",
+    "crm_leads_scoring_api_get_scoring_rule": "leads.LeadScoringRule",
+    "crm_leads_scoring_api_update_scoring_rule": "leads.LeadScoringRule",
+    "crm_leads_scoring_api_delete_scoring_rule": "leads.LeadScoringRule",
+    "crm_leads_scoring_api_get_lead_score": "leads.Lead",
+    "crm_leads_scoring_api_log_lead_followup": "leads.Lead",
+    # <<< H-LSCORE
+    # >>> H-WINP
+    "crm_scoring_api_get_win_score": "pipeline.Opportunity",
+    # <<< H-WINP
+    # >>> H-CONF
+    # <<< H-CONF
+    # >>> H-FIELD
+    # <<< H-FIELD
+    # >>> H-PLAT
+    # <<< H-PLAT
+    # >>> H-PERF
+    # <<< H-PERF
     # >>> H-MAVEN
     # <<< H-MAVEN
 }
@@ -1054,7 +1256,9 @@ OBJECTS: dict[str, str] = {
 # --- Documented exceptions to the page-wide protections ------------------------------------------
 #: Pages without CSRF protection: the public lead web form is posted from other sites by people
 #: without a session; a signed, time-limited stamp (crm.leads.webform) replaces the token.
-CSRF_EXEMPT: frozenset[str] = frozenset({"leads:webform"})
+#: The unsubscribe page of campaign mails takes RFC 8058 one-click POSTs from mail clients; its
+#: signed token (crm.mailing.services) is the only authority (H-MAIL).
+CSRF_EXEMPT: frozenset[str] = frozenset({"leads:webform", "mailing:unsubscribe"})
 #: Pages that other sites may frame (X-Frame-Options and frame-ancestors relaxed).
 FRAMEABLE: frozenset[str] = frozenset({"leads:webform"})
 

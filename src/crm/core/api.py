@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -120,6 +121,8 @@ class SessionAuth(APIKeyCookie):
     param_name = "sessionid"
 
     def __init__(self) -> None:
+        # the production profile names it "__Host-sessionid" (SECURITY C5)
+        self.param_name = settings.SESSION_COOKIE_NAME
         super().__init__(csrf=True)
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from .context import job_label_var, request_id_var
 from .models import Event
@@ -109,7 +110,10 @@ def record_created(*, actor: Any, obj: models.Model, verb: str = "created") -> E
 
 def history_for(obj: models.Model) -> models.QuerySet[Event]:
     """Events of one record. The caller must already have checked that the user sees ``obj``."""
-    return Event.objects.filter(org_id=obj.org_id).for_object(obj).select_related("actor")  # type: ignore[attr-defined]
+    from .fieldaccess import redact_history  # H-FIELD: changes masked as the record is
+
+    qs = Event.objects.filter(org_id=obj.org_id).for_object(obj).select_related("actor")  # type: ignore[attr-defined]
+    return redact_history(qs, obj)
 
 
 #: verb -> translated label, registered by each app (``register_verbs``) for the audit pages.
@@ -118,6 +122,16 @@ VERB_LABELS: dict[str, Any] = {}
 
 def register_verbs(labels: dict[str, Any]) -> None:
     VERB_LABELS.update(labels)
+
+
+# R10.2 (W4): the verbs written by core services for records of other modules
+# (``crm.core.confidential``), so that they are listed by the audit pages and as webhook types.
+register_verbs(
+    {
+        "customer.confidentiality": _("Customer confidentiality changed"),
+        "opportunity.confidentiality": _("Opportunity confidentiality changed"),
+    }
+)
 
 
 def verb_label(verb: str) -> Any:

@@ -40,7 +40,7 @@ from django.core import serializers
 from django.core.files.storage import default_storage
 from django.core.management.color import no_style
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -349,13 +349,16 @@ def restore_backup(source: str | Path) -> Summary:
                     "version": manifest.get("crm_version"),
                 }
             )
-        if not _database_is_empty():
+        organization = manifest.get("organization")
+        if organization is None and not _database_is_empty():
             raise BackupError(
                 _(
-                    "The database is not empty. Restore into a new, migrated database "
-                    "(crm migrate), so no existing data is overwritten."
+                    "The database is not empty. A whole-database backup restores only into a "
+                    "new, migrated database (crm migrate), so no existing data is overwritten."
                 )
             )
+        if organization is not None:
+            _refuse_existing_organization(organization)
         verify(archive, manifest)
         known = {m._meta.label: m for m in backed_up_models()}
         for table in manifest["tables"]:
@@ -364,31 +367,19 @@ def restore_backup(source: str | Path) -> Summary:
                     _("The backup holds a table this CRM does not know: %(model)s.")
                     % {"model": table["model"]}
                 )
+        if organization is not None and not _database_is_empty():
+            _refuse_taken_ids(archive, manifest, known)
         loaded_models: list[type[models.Model]] = []
-        with transaction.atomic():
-            with connection.constraint_checks_disabled():
-                for table in manifest["tables"]:
-                    model = known[table["model"]]
-                    count = 0
-                    with archive.open(table["file"]) as raw:
-                        text = io.TextIOWrapper(raw, encoding="utf-8")
-                        for obj in serializers.deserialize("jsonl", text, ignorenonexistent=False):
-                            obj.save()
-                            count += 1
-                    if count != table["rows"]:
-                        raise BackupError(
-                            _("The backup is damaged: %(model)s has %(found)s rows, not %(rows)s.")
-                            % {"model": table["model"], "found": count, "rows": table["rows"]}
-                        )
-                    summary.tables[table["model"]] = count
-                    summary.rows += count
-                    loaded_models.append(model)
-            connection.check_constraints(table_names=[m._meta.db_table for m in loaded_models])
-            statements = connection.ops.sequence_reset_sql(no_style(), loaded_models)
-            if statements:
-                with connection.cursor() as cursor:
-                    for sql in statements:
-                        cursor.execute(sql)
+        try:
+            _load(archive, manifest, known, summary, loaded_models)
+        except IntegrityError as exc:
+            raise BackupError(
+                _(
+                    "The backup conflicts with data already in this database (%(error)s). "
+                    "Nothing was restored."
+                )
+                % {"error": str(exc).splitlines()[0][:200]}
+            ) from exc
         for item in manifest.get("media", []):
             stored = item["path"]
             if default_storage.exists(stored):
@@ -397,6 +388,95 @@ def restore_backup(source: str | Path) -> Summary:
                 default_storage.save(stored, src)
             summary.files += 1
     return summary
+
+
+def _refuse_existing_organization(organization: dict[str, Any]) -> None:
+    """A single-organisation backup never overwrites that organisation: refused when the
+    database holds an organisation with the archive's id or name."""
+    from crm.org.models import Organization
+
+    existing = (
+        Organization.objects.filter(
+            models.Q(pk=organization.get("id")) | models.Q(name=organization.get("name"))
+        )
+        .order_by("pk")
+        .first()
+    )
+    if existing is not None:
+        raise BackupError(
+            _(
+                "This database already holds the organisation “%(name)s” (id %(id)s), and this "
+                "backup is of “%(backup)s” (id %(backup_id)s). Restoring would overwrite its "
+                "data, so it is refused. Restore into a new, migrated database instead."
+            )
+            % {
+                "name": existing.name,
+                "id": existing.pk,
+                "backup": organization.get("name"),
+                "backup_id": organization.get("id"),
+            }
+        )
+
+
+def _refuse_taken_ids(
+    archive: zipfile.ZipFile, manifest: dict[str, Any], known: dict[str, type[models.Model]]
+) -> None:
+    """Ids are kept on restore: refused when any archived row's id is already used here (by
+    another organisation's row), before anything is written."""
+    for table in manifest["tables"]:
+        model = known[table["model"]]
+        with archive.open(table["file"]) as raw:
+            pks = [json.loads(line)["pk"] for line in io.TextIOWrapper(raw, encoding="utf-8")
+                   if line.strip()]  # fmt: skip
+        for start in range(0, len(pks), 500):
+            taken = (
+                model._base_manager.filter(pk__in=pks[start : start + 500])
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if taken is not None:
+                raise BackupError(
+                    _(
+                        "The backup's %(model)s with id %(id)s would overwrite a row that "
+                        "already exists in this database (another organisation's). Restore "
+                        "this organisation into a new, migrated database instead."
+                    )
+                    % {"model": table["model"], "id": taken}
+                )
+
+
+def _load(
+    archive: zipfile.ZipFile,
+    manifest: dict[str, Any],
+    known: dict[str, type[models.Model]],
+    summary: Summary,
+    loaded_models: list[type[models.Model]],
+) -> None:
+    """Every row in one transaction, foreign keys checked at the end, sequences reset."""
+    with transaction.atomic():
+        with connection.constraint_checks_disabled():
+            for table in manifest["tables"]:
+                model = known[table["model"]]
+                count = 0
+                with archive.open(table["file"]) as raw:
+                    text = io.TextIOWrapper(raw, encoding="utf-8")
+                    for obj in serializers.deserialize("jsonl", text, ignorenonexistent=False):
+                        obj.save()
+                        count += 1
+                if count != table["rows"]:
+                    raise BackupError(
+                        _("The backup is damaged: %(model)s has %(found)s rows, not %(rows)s.")
+                        % {"model": table["model"], "found": count, "rows": table["rows"]}
+                    )
+                summary.tables[table["model"]] = count
+                summary.rows += count
+                loaded_models.append(model)
+        connection.check_constraints(table_names=[m._meta.db_table for m in loaded_models])
+        statements = connection.ops.sequence_reset_sql(no_style(), loaded_models)
+        if statements:
+            with connection.cursor() as cursor:
+                for sql in statements:
+                    cursor.execute(sql)
 
 
 def rotate(directory: str | Path, keep: int) -> list[Path]:

@@ -624,7 +624,7 @@ def import_cell(org_id: int, field: CustomField, raw: Any) -> Any:
         match = (
             User.objects.for_org(org_id)
             .filter(is_active=True)
-            .filter(Q(username=text) | Q(display_name=text) | Q(email__iexact=text))
+            .filter(Q(username=text) | Q(name=text) | Q(email__iexact=text))
             .values_list("pk", flat=True)
             .first()
         )

@@ -41,4 +41,6 @@ def format_cny(value: Any) -> str:
     """``¥1,234.50`` (two decimals, thousands separators); empty for None."""
     if value is None or value == "":
         return ""
+    if getattr(value, "hidden", False):  # crm.core.fieldaccess.HiddenAmount
+        return str(value)
     return f"¥{money(value):,.2f}"

@@ -12,6 +12,7 @@ Several roles combine with OR.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
@@ -48,6 +49,9 @@ class ScopeFields:
     personal:   only the owner sees the row, whatever the roles (notifications, own tokens).
     also:       a callable ``(user) -> Q`` ORed in (e.g. public-pool rows without an owner;
                 queries shared with the user's department on a personal model).
+    confidential: the row has ``is_confidential`` and ``confidential_viewers``: once flagged it
+                is seen only by its owner, collaborators, named viewers and organisation admins
+                (R1.4), and so are the rows of other models that point at it (see scope_q).
     """
 
     owner: str | None = "owner"
@@ -56,6 +60,7 @@ class ScopeFields:
     org_wide: bool = False
     personal: bool = False
     also: Callable[[User], Q] | None = None
+    confidential: bool = False
 
 
 def _prefix_q(q: Q, prefix: str) -> Q:
@@ -150,8 +155,124 @@ def scope_q(user: User, model: type[models.Model], action: str) -> Q | _Unrestri
                 if spec.also:
                     combined |= spec.also(user)
                 result = combined
+    # >>> H-CONF
+    # Confidential records (R1.4): whatever the data scope, a confidential row, and every row
+    # of another model that points at one (a follow-up, quote, contract, receipt, ticket… of a
+    # confidential customer or opportunity), is seen only by the confidential row's owner,
+    # collaborators and named viewers, and by organisation admins (settings:configure).
+    # Rows reached through ``via`` inherit this from their parent's rule.
+    memo: dict[Any, Any] = cache
+    memo[(key[0], key[1], "ownership")] = result
+    if isinstance(result, Q) and spec.confidential:
+        viewers = model._meta.get_field("confidential_viewers")
+        through = viewers.remote_field.through  # type: ignore[union-attr]
+        result |= Q(
+            is_confidential=True,
+            pk__in=through._base_manager.filter(
+                **{viewers.m2m_reverse_field_name(): user.pk}  # type: ignore[union-attr]
+            ).values(viewers.m2m_field_name()),  # type: ignore[union-attr]
+        )
+    if result is not None and not spec.personal and not spec.via and not user.is_org_admin:
+        restriction = _confidential_restriction(user, model)
+        if restriction is not None:
+            result = restriction if isinstance(result, _Unrestricted) else result & restriction
+    # <<< H-CONF
     cache[key] = result
     return result
+
+
+# >>> H-CONF helpers
+def _direct_confidential_links(model: Any) -> list[tuple[str, Any]]:
+    links: list[tuple[str, Any]] = []
+    spec = getattr(model, "scope", None)
+    if isinstance(spec, ScopeFields) and spec.confidential:
+        links.append(("pk", model))
+    for field in model._meta.concrete_fields:
+        target = field.related_model if field.many_to_one else None
+        if target is None or target is model or not isinstance(target, type):
+            continue
+        spec = getattr(target, "scope", None)
+        if isinstance(spec, ScopeFields) and spec.confidential:
+            links.append((field.name, target))
+    return links
+
+
+@functools.cache
+def _confidential_links(model: Any) -> tuple[tuple[str, Any], ...]:
+    """``(lookup, confidential model)`` pairs whose confidential rows ``model`` rows expose:
+    the row itself (``pk``) when ``model`` is confidential-aware, and every foreign key to a
+    confidential-aware model (a customer's parent company is not hidden with it). A model
+    without such keys follows its foreign keys one step further (a write-off → its contract →
+    the contract's customer and opportunity)."""
+    direct = _direct_confidential_links(model)
+    if direct:
+        return tuple(direct)
+    links: list[tuple[str, Any]] = []
+    for field in model._meta.concrete_fields:
+        target = field.related_model if field.many_to_one else None
+        if target is None or target is model or not isinstance(target, type):
+            continue
+        for lookup, conf in _direct_confidential_links(target):
+            links.append((f"{field.name}__{lookup}", conf))
+    return tuple(links)
+
+
+def confidential_hidden(user: User, model: type[models.Model]) -> models.QuerySet:
+    """Primary keys of ``model``'s confidential rows of the user's organisation that ``user``
+    may not see: not its owner, not a collaborator, not a named viewer (admins see them all,
+    so callers do not ask for them). One scan of the partial index on confidential rows."""
+    spec: ScopeFields = model.scope  # type: ignore[attr-defined]
+    qs = model._base_manager.filter(org_id=user.org_id, is_confidential=True)
+    if spec.owner:
+        qs = qs.exclude(**{f"{spec.owner}_id": user.pk})
+    for name in (spec.shared, "confidential_viewers"):
+        if not name:
+            continue
+        field = model._meta.get_field(name)
+        through = field.remote_field.through  # type: ignore[union-attr]
+        source = field.m2m_field_name()  # type: ignore[union-attr]
+        target = field.m2m_reverse_field_name()  # type: ignore[union-attr]
+        qs = qs.exclude(pk__in=through._base_manager.filter(**{target: user.pk}).values(source))
+    return qs.values("pk")
+
+
+#: up to this many hidden confidential rows are inlined as a list of ids; beyond, a subquery
+CONFIDENTIAL_INLINE = 500
+
+
+def _hidden_ids(user: User, model: Any) -> list[int] | models.QuerySet:
+    """The ids of :func:`confidential_hidden`, read once per user object (request) and model:
+    a short list inlined into the rule (usually empty: then the rule costs nothing), or the
+    subquery itself when there are many."""
+    cache: dict[Any, Any] = user.__dict__.setdefault("_scope_cache", {})
+    key = ("confidential-hidden", model._meta.label)
+    if key not in cache:
+        subquery = confidential_hidden(user, model)
+        ids = list(subquery.values_list("pk", flat=True)[: CONFIDENTIAL_INLINE + 1])
+        cache[key] = ids if len(ids) <= CONFIDENTIAL_INLINE else subquery
+    return cache[key]
+
+
+def _confidential_restriction(user: User, model: type[models.Model]) -> Q | None:
+    """The condition ``user``'s rule for ``model`` gains for confidential rows (None: none)."""
+    restriction = Q()
+    for lookup, target in _confidential_links(model):
+        hidden = _hidden_ids(user, target)
+        if isinstance(hidden, list) and not hidden:
+            continue
+        restriction &= ~Q(**{f"{lookup}__in": hidden})
+    return restriction or None
+
+
+def ownership_q(user: User, model: type[models.Model], action: str) -> Q | _Unrestricted | None:
+    """``scope_q`` without the confidential-record restriction: the rule on owners alone (for
+    "whose records does this user's scope cover", e.g. the team of a follow-up calendar)."""
+    scope_q(user, model, action)
+    cache: dict[Any, Any] = user.__dict__["_scope_cache"]
+    return cache[(model._meta.label, action, "ownership")]
+
+
+# <<< H-CONF helpers
 
 
 class ScopedQuerySet(models.QuerySet):
@@ -171,6 +292,11 @@ class ScopedQuerySet(models.QuerySet):
         rule = scope_q(user, self.model, action)
         if rule is None:
             return self.none()
+        # >>> H-FIELD
+        from .fieldaccess import attach
+
+        qs = attach(qs, user)  # field-level permissions: redact what the viewer may not see
+        # <<< H-FIELD
         if isinstance(rule, _Unrestricted):
             return qs
         return qs.filter(rule)

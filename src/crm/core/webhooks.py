@@ -78,6 +78,65 @@ FAMILIES: dict[str, Any] = {
     "receipt": _("Receipts"),
     "writeoff": _("Write-offs"),
     "invoice": _("Invoices"),
+    # R10.2: approval requests of quotes, contracts, returns, write-offs… (subject in ``data``)
+    "approval": _("Approvals"),
+    "ticket": _("Service tickets"),
+    "article": _("Knowledge articles"),
+    "campaign": _("Marketing campaigns"),
+}
+#: R10.2: kinds of event that are never sent: they are about the organisation's set-up, people,
+#: access or the system itself, not business records (``tests/core/test_webhook_events.py``
+#: checks that every verb written to the audit trail is subscribable or listed here)
+NOT_FOR_WEBHOOKS: frozenset[str] = frozenset(
+    {
+        # people, access and the organisation
+        "user",
+        "role",
+        "token",
+        "org",
+        "department",
+        "webhook",
+        # configuration
+        "approval_flow",
+        "custom_field",
+        "dictionary",
+        "documenttemplate",
+        "pipeline",
+        "stage",
+        "node",
+        "pool",
+        "leadpool",
+        "leadrule",
+        "leadscoring",
+        "reminderrule",
+        "product",
+        "pricelist",
+        "category",
+        "service",
+        "target",
+        "savedquery",
+        "report",
+        "winmodel",
+        "maven",
+        # collaboration, reminders and bulk jobs (the records they touch have their own events)
+        "comment",
+        "attachment",
+        "reminder",
+        "returnvisit",
+        "forecast",
+        "import",
+        "export",
+        # e-mail marketing (recipients' addresses and unsubscribes stay inside the CRM)
+        "emailcampaign",
+        "mailing",
+    }
+)
+#: R10.2 (W1): audit verbs delivered to webhooks as another type. A customer imported from a
+#: file or converted from a lead is a ``customer.created`` for receivers, with ``data.source``
+#: saying where it came from; the audit trail keeps the precise verb.
+WEBHOOK_ALIASES: dict[str, tuple[str, str]] = {
+    "customer.imported": ("customer.created", "import"),
+    "customer.created_from_lead": ("customer.created", "lead"),
 }
 ALL = "*"
 _TYPE_RE = re.compile(r"^([a-z_]+)\.(\*|[a-z_]+)$")
@@ -93,8 +152,20 @@ def event_type_choices() -> list[tuple[str, str]]:
     for family, label in FAMILIES.items():
         choices.append((f"{family}.*", gettext("%(family)s: all events") % {"family": label}))
         for verb in sorted(v for v in VERB_LABELS if v.startswith(f"{family}.")):
-            choices.append((verb, f"{label}: {VERB_LABELS[verb]}"))
+            if verb not in WEBHOOK_ALIASES:  # sent as the type they stand for
+                choices.append((verb, f"{label}: {VERB_LABELS[verb]}"))
     return choices
+
+
+def event_types() -> set[str]:
+    """Every single verb a webhook may subscribe to (without ``*`` and ``family.*``)."""
+    return {v for v, _label in event_type_choices() if v != ALL and not v.endswith(".*")}
+
+
+def webhook_type(verb: str) -> str:
+    """The ``type`` a receiver sees for an event of ``verb`` (an alias's target, else itself)."""
+    alias = WEBHOOK_ALIASES.get(verb)
+    return alias[0] if alias else verb
 
 
 def clean_event_types(values: Iterable[Any]) -> list[str]:
@@ -140,7 +211,8 @@ def verb_filter(event_types: Iterable[str]) -> Q | None:
         if match.group(2) == "*":
             parts.append(Q(verb__startswith=f"{match.group(1)}."))
         else:
-            parts.append(Q(verb=value))
+            aliases = [v for v, (target, _source) in WEBHOOK_ALIASES.items() if target == value]
+            parts.append(Q(verb__in=[value, *aliases]) if aliases else Q(verb=value))
     return reduce(or_, parts) if parts else None
 
 
@@ -389,16 +461,54 @@ def fan_out(org_id: int | None = None, *, limit: int = FAN_OUT_BATCH) -> int:
 
 
 # --- Sending -------------------------------------------------------------------------------------
+def _approval_facts(event: Event) -> dict[str, Any]:
+    """R10.2 (W2): what an ``approval.*`` receiver needs besides the subject record (``object``):
+    the request, its subject, the step it was at, the decision and who made it."""
+    from crm.sales.models import ApprovalRequest, ApprovalTask
+
+    data = event.data if isinstance(event.data, dict) else {}
+    decision = event.verb.partition(".")[2]
+    facts: dict[str, Any] = {
+        "decision": decision,
+        "actor": {"id": event.actor_id, "label": event.actor_label or None},
+    }
+    request_id = data.get("request")
+    request = (
+        ApprovalRequest._base_manager.filter(org_id=event.org_id, pk=request_id)
+        .only("pk", "subject", "subject_id", "step")
+        .first()
+        if isinstance(request_id, int)
+        else None
+    )
+    if request is not None:
+        # a decision ends the request at the step it was on; a submission starts at the first
+        step = 0 if decision == "submitted" else request.step
+        facts["subject"] = {"kind": request.subject, "id": request.subject_id}
+        facts["step"] = step
+        facts["step_name"] = (
+            ApprovalTask._base_manager.filter(request_id=request.pk, step=step)
+            .values_list("step_name", flat=True)
+            .first()
+        ) or ""
+    return facts
+
+
 def payload(event: Event) -> dict[str, Any]:
     """What a receiver gets for ``event`` (documented in docs/webhooks.md)."""
+    data = dict(event.data) if isinstance(event.data, dict) else event.data
+    alias = WEBHOOK_ALIASES.get(event.verb)
+    if alias is not None and isinstance(data, dict):
+        data["source"] = alias[1]
+    if event.verb.startswith("approval.") and isinstance(data, dict):
+        data.update(_approval_facts(event))
     return {
         "id": event.pk,
-        "type": event.verb,
+        "type": webhook_type(event.verb),
         "created_at": event.created_at.isoformat(),
         "org": event.org_id,
         "object": {"type": event.object_type, "id": event.object_id, "repr": event.object_repr},
         "changes": event.changes,
-        "data": event.data,
+        "data": data,
     }
 
 
@@ -415,12 +525,14 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def signed_request(endpoint: WebhookEndpoint, event: Event) -> tuple[bytes, dict[str, str]]:
-    body = encode(payload(event))
+    from .fieldaccess import redact_payload  # H-FIELD: built as the endpoint's creator sees it
+
+    body = encode(redact_payload(endpoint.created_by, payload(event)))
     timestamp = str(int(time.time()))
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": USER_AGENT,
-        "X-CRM-Event": event.verb,
+        "X-CRM-Event": webhook_type(event.verb),
         "X-CRM-Delivery": str(event.pk),
         "X-CRM-Timestamp": timestamp,
         "X-CRM-Signature": sign(endpoint.secret, timestamp, body),

@@ -8,17 +8,21 @@ candidates (masked where the caller may not see them).
 from collections.abc import Callable
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
+from crm.core import confidential
+from crm.core import custom_field_filters as cf_params
 from crm.core.api import Paginated, apply_sort, error_body, scoped, scoped_get
 from crm.core.audit import history_for
-from crm.core.errors import NotFound, PermissionDenied, ValidationFailed
+from crm.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from crm.core.schemas import EventRead
 from crm.org.models import Department, User
+from crm.pipeline.opportunity_schemas import UpdatedWindow, with_updated_sort
 
 from . import pool_services, services
 from .api_helpers import (
@@ -39,6 +43,7 @@ from .normalize import phone_digits
 from .pools import visible_pool_ids
 from .schemas import (
     AssignIn,
+    BulkReleaseIn,
     BulkTransferIn,
     CallerOut,
     CollaboratorsIn,
@@ -127,11 +132,17 @@ def _or_duplicate(call: Callable[[], Any]) -> Any:
 
 
 def _customer_list(
-    request: HttpRequest, qs: QuerySet[Customer], filters: CustomerFilter, sort: str | None
+    request: HttpRequest,
+    qs: QuerySet[Customer],
+    filters: CustomerFilter,
+    sort: str | None,
+    window: UpdatedWindow | None = None,
 ) -> QuerySet[Customer]:
     qs = filters.apply(qs, _me(request))
+    if window is not None:  # R10.1 incremental sync
+        qs = window.apply(qs)
     qs = customer_read_queryset(qs, _me(request))
-    return apply_sort(qs, sort, CUSTOMER_SORTS, CUSTOMER_DEFAULT_SORT)
+    return apply_sort(qs, sort, with_updated_sort(CUSTOMER_SORTS), CUSTOMER_DEFAULT_SORT)
 
 
 # --- Customers: lists, duplicates and bulk actions (literal paths before /{customer_id}) ---------
@@ -139,14 +150,18 @@ def _customer_list(
     "/customers",
     response=list[CustomerRead],
     summary="Customers you may see (filter, search, sort, paginate)",
+    description=cf_params.API_HELP,
 )
 @paginate(Paginated)
 def list_customers(
     request: HttpRequest,
     filters: Query[CustomerFilter],
+    window: Query[UpdatedWindow],
     sort: str | None = Query(None, description=SORT_HELP),
 ) -> Any:
-    return _customer_list(request, active_customers(_me(request)), filters, sort)
+    qs = active_customers(_me(request))
+    qs = cf_params.filter_for_api(_me(request), "customer", request.GET, qs)  # H-PLAT: cf_<key>
+    return _customer_list(request, qs, filters, sort, window)
 
 
 @router.post(
@@ -156,21 +171,44 @@ def list_customers(
 )
 def create_customer(request: HttpRequest, payload: CustomerCreate) -> Any:
     me = _me(request)
-    data = payload.dict(exclude={"owner_id", "parent_id", "tag_ids", "contacts", "allow_duplicate"})
+    data = payload.dict(
+        exclude={
+            "owner_id",
+            "parent_id",
+            "tag_ids",
+            "contacts",
+            "allow_duplicate",
+            *confidential.KEYS,
+        }
+    )
     owner = _user(request, payload.owner_id)
     parent = None if payload.parent_id is None else scoped_get(request, Customer, payload.parent_id)
     tags = _scoped_many(request, scoped(request, Tag), payload.tag_ids)
-    result = _or_duplicate(
-        lambda: services.create_customer(
-            actor=me,
-            data=data,
-            owner=owner,
-            parent=parent,
-            tags=tags,
-            contacts=[c.dict() for c in payload.contacts],
-            allow_duplicate=payload.allow_duplicate,
-        )
-    )
+    marked = payload.is_confidential or bool(payload.confidential_viewer_ids)
+    if marked:
+        confidential.require_may_create(me, owner or me)
+
+    def create() -> Customer:
+        with transaction.atomic():
+            customer = services.create_customer(
+                actor=me,
+                data=data,
+                owner=owner,
+                parent=parent,
+                tags=tags,
+                contacts=[c.dict() for c in payload.contacts],
+                allow_duplicate=payload.allow_duplicate,
+            )
+            if marked:
+                confidential.set_confidential(
+                    actor=me,
+                    record=customer,
+                    is_confidential=payload.is_confidential,
+                    viewers=payload.confidential_viewer_ids,
+                )
+            return customer
+
+    result = _or_duplicate(create)
     return result if isinstance(result, Status) else Status(201, _after_write(request, result))
 
 
@@ -206,6 +244,24 @@ def transfer_many(request: HttpRequest, payload: BulkTransferIn) -> Any:
     return {"count": moved}
 
 
+@router.post(
+    "/customers/release",
+    response=CountOut,
+    summary="Release several customers to a public pool, with a reason (all or nothing)",
+)
+def release_many(request: HttpRequest, payload: BulkReleaseIn) -> Any:
+    # R10.1 (api-gaps): the list page's bulk "release", through the same service per customer
+    _require(request, "edit")
+    customers = _scoped_many(request, active_customers(_me(request)), payload.ids)
+    pool = None if payload.pool_id is None else scoped_get(request, PublicPool, payload.pool_id)
+    with transaction.atomic():
+        for customer in customers:
+            pool_services.release(
+                actor=_me(request), customer=customer, reason=payload.reason, pool=pool
+            )
+    return {"count": len(customers)}
+
+
 @router.post("/customers/tag", response=CountOut, summary="Add or remove tags on customers")
 def tag_many(request: HttpRequest, payload: TagCustomersIn) -> Any:
     customers = _scoped_many(request, active_customers(_me(request)), payload.ids)
@@ -233,9 +289,14 @@ def get_customer(request: HttpRequest, customer_id: int) -> Any:
 )
 def update_customer(request: HttpRequest, customer_id: int, payload: CustomerUpdate) -> Any:
     customer = scoped_get(request, Customer, customer_id)
-    data = payload.dict(exclude_unset=True, exclude={"version", "tag_ids", "parent_id"})
+    data = payload.dict(
+        exclude_unset=True, exclude={"version", "tag_ids", "parent_id", *confidential.KEYS}
+    )
     data = {k: v for k, v in data.items() if v is not None}
     sent = payload.model_fields_set
+    marks = payload.is_confidential is not None or payload.confidential_viewer_ids is not None
+    if marks:  # 403 before anything is written
+        confidential.require_may_change(_me(request), customer)
     tags = (
         _scoped_many(request, scoped(request, Tag), payload.tag_ids)
         if payload.tag_ids is not None
@@ -246,16 +307,32 @@ def update_customer(request: HttpRequest, customer_id: int, payload: CustomerUpd
         parent = (
             None if payload.parent_id is None else scoped_get(request, Customer, payload.parent_id)
         )
-    result = _or_duplicate(
-        lambda: services.update_customer(
-            actor=_me(request),
-            customer=customer,
-            data=data,
-            version=payload.version,
-            tags=tags,
-            parent=parent,
-        )
-    )
+
+    def update() -> Customer:
+        with transaction.atomic():
+            if marks and not data and tags is None and parent is ...:
+                if payload.version != customer.version:
+                    raise Conflict()
+                updated = customer
+            else:
+                updated = services.update_customer(
+                    actor=_me(request),
+                    customer=customer,
+                    data=data,
+                    version=payload.version,
+                    tags=tags,
+                    parent=parent,
+                )
+            if marks:
+                updated = confidential.set_confidential(
+                    actor=_me(request),
+                    record=updated,
+                    is_confidential=payload.is_confidential,
+                    viewers=payload.confidential_viewer_ids,
+                )
+            return updated
+
+    result = _or_duplicate(update)
     return result if isinstance(result, Status) else _after_write(request, result)
 
 
@@ -403,10 +480,12 @@ def caller_lookup(
 def list_contacts(
     request: HttpRequest,
     filters: Query[ContactFilter],
-    sort: str | None = Query(None, description="name, created, updated"),
+    window: Query[UpdatedWindow],
+    sort: str | None = Query(None, description="name, created, updated, updated_at"),
 ) -> Any:
     qs = filters.apply(contact_read_queryset(scoped(request, Contact)), _me(request))
-    return apply_sort(qs, sort, CONTACT_SORTS, CONTACT_DEFAULT_SORT)
+    qs = window.apply(qs)  # R10.1 incremental sync
+    return apply_sort(qs, sort, with_updated_sort(CONTACT_SORTS), CONTACT_DEFAULT_SORT)
 
 
 def _contact(request: HttpRequest, contact_id: int) -> Contact:

@@ -30,7 +30,7 @@ def customer_read_queryset(qs: QuerySet[Customer], user: Any) -> QuerySet[Custom
     )
     return (
         qs.select_related("owner", "pool", "parent")
-        .prefetch_related("tags", "collaborators")
+        .prefetch_related("tags", "collaborators", "confidential_viewers")
         .annotate(
             contacts_count=Coalesce(
                 Subquery(contacts, output_field=IntegerField()),

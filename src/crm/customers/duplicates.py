@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from .models import Contact, Customer
 from .normalize import mask_email, mask_phone, normalize_email, normalize_name, phone_digits
@@ -78,6 +79,19 @@ def describe(candidate: Candidate, user: Any) -> dict[str, Any]:
     name, who owns it (so the rep knows whom to talk to) and masked phone and e-mail."""
     c = candidate.customer
     visible = Customer.objects.visible_to(user).filter(pk=c.pk).exists()
+    if not visible and c.is_confidential:
+        # R1.4: a confidential customer is never described to those outside its circle.
+        return {
+            "id": None,
+            "name": str(_("A confidential customer (ask an administrator)")),
+            "visible": False,
+            "in_pool": False,
+            "owner": "",
+            "phone": "",
+            "email": "",
+            "reasons": candidate.reasons,
+            "confidential": True,
+        }
     return {
         "id": c.pk if visible else None,
         "name": c.name,

@@ -12,6 +12,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from crm.core import fieldaccess
 from crm.core.custom_field_forms import CustomFieldsMixin, add_filter_fields
 from crm.core.forms import TablerForm
 from crm.org.models import Department, User
@@ -19,7 +20,7 @@ from crm.pipeline import dictionaries
 from crm.pipeline.models import DictionaryKind
 
 from .choices import Grade
-from .models import Customer, PublicPool, Tag
+from .models import Contact, Customer, PublicPool, Tag
 from .normalize import phone_digits
 from .pool_services import POOL_LIMITS
 from .selectors import active_customers
@@ -153,6 +154,8 @@ class CustomerForm(CustomFieldsMixin, TablerForm):
         self.fields["parent"].queryset = parents  # type: ignore[attr-defined]
         self.customer = customer
         self.add_custom_fields(user, "customer", customer)
+        if customer is not None:
+            fieldaccess.protect_form(self, user, Customer, customer)  # H-FIELD
         self.style_fields()
 
     def basic_fields(self) -> list[Any]:
@@ -225,6 +228,8 @@ class ContactForm(CustomFieldsMixin, TablerForm):
         super().__init__(*args, **kwargs)
         if user is not None:
             self.add_custom_fields(user, "contact", contact)
+            if contact is not None:
+                fieldaccess.protect_form(self, user, Contact, contact)  # H-FIELD
             self.style_fields()
 
     def service_data(self) -> dict[str, Any]:

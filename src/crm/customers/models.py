@@ -134,6 +134,13 @@ class Customer(ScopedModel):
     collaborators = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="+", verbose_name=_("collaborators")
     )
+    is_confidential = models.BooleanField(_("confidential"), default=False)
+    confidential_viewers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="+",
+        verbose_name=_("named viewers of a confidential record"),
+    )
     pool = models.ForeignKey(
         PublicPool,
         null=True,
@@ -191,7 +198,7 @@ class Customer(ScopedModel):
     )
 
     scope: ClassVar[ScopeFields] = ScopeFields(
-        owner="owner", shared="collaborators", also=_pool_rows_visible
+        owner="owner", shared="collaborators", also=_pool_rows_visible, confidential=True
     )
     scope_module: ClassVar[str] = "customers"
 
@@ -209,6 +216,10 @@ class Customer(ScopedModel):
             models.Index(fields=["org", "pool", "owner"], name="cust_pool_idx"),
             models.Index(fields=["org", "owner", "last_followup_at"], name="cust_followup_idx"),
             models.Index(fields=["org", "sweep_token"], name="cust_sweep_idx"),
+            # the few confidential customers, read once per request by the scope engine (R1.4)
+            models.Index(
+                fields=["org"], condition=Q(is_confidential=True), name="cust_confidential_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -258,6 +269,7 @@ class Contact(ScopedModel):
             models.Index(fields=["org", "customer"], name="contact_cust_idx"),
             models.Index(fields=["org", "mobile_digits"], name="contact_mobile_idx"),
             models.Index(fields=["org", "email"], name="contact_email_idx"),
+            models.Index(fields=["org", "-updated_at", "-id"], name="contact_updated_idx"),
         ]
 
     def __str__(self) -> str:

@@ -186,6 +186,14 @@ def release(
         raise ValidationFailed(field_errors={"reason": [_("Say why the customer is released.")]})
     if customer.owner_id is None:
         raise ValidationFailed(_("This customer is already in the public pool."))
+    if customer.is_confidential:
+        raise ValidationFailed(
+            _(
+                "A confidential customer cannot be released to the public pool: "
+                "transfer it to a colleague, or have its owner or an administrator "
+                "clear the confidential mark first."
+            )
+        )
     target = pool or customer.pool or default_pool(actor.org_id)  # type: ignore[arg-type]
     if target.org_id != actor.org_id or not target.is_active:
         raise NotFound()
@@ -421,7 +429,10 @@ def sweep_org(org_id: int, *, now: Any = None) -> dict[str, int]:
             with transaction.atomic():
                 ids = list(
                     Customer.objects.filter(
-                        org_id=org_id, owner__isnull=False, merged_into__isnull=True
+                        org_id=org_id,
+                        owner__isnull=False,
+                        merged_into__isnull=True,
+                        is_confidential=False,  # confidential customers never return (R1.4)
                     )
                     .filter(pool=pool)
                     .filter(due)
@@ -429,7 +440,9 @@ def sweep_org(org_id: int, *, now: Any = None) -> dict[str, int]:
                 )
                 if not ids:
                     continue
-                Customer.objects.filter(pk__in=ids, owner__isnull=False).filter(due).update(
+                Customer.objects.filter(
+                    pk__in=ids, owner__isnull=False, is_confidential=False
+                ).filter(due).update(
                     released_by=F("owner"),
                     owner=None,
                     pool=pool,
@@ -534,7 +547,10 @@ def warn_org(org_id: int, *, now: Any = None) -> int:
                 continue
             rows = list(
                 Customer.objects.filter(
-                    org_id=org_id, owner__isnull=False, return_warned_at__isnull=True
+                    org_id=org_id,
+                    owner__isnull=False,
+                    return_warned_at__isnull=True,
+                    is_confidential=False,
                 )
                 .filter(pool=pool)
                 .filter(due_soon)

@@ -148,6 +148,12 @@ class CustomerRead(Schema):
     parent: CustomerBrief | None
     tags: list[TagRead]
     collaborators: list[UserBrief]
+    is_confidential: bool = Field(
+        False, description="Seen only by the owner, collaborators, named viewers and admins"
+    )
+    confidential_viewer_ids: list[int] = Field(
+        default_factory=list, description="Named viewers of a confidential customer"
+    )
     phone: str
     email: str
     masked: bool = Field(..., description="Phones and e-mails are masked (pool masks contacts)")
@@ -192,6 +198,10 @@ class CustomerRead(Schema):
     @staticmethod
     def resolve_collaborators(obj: Any) -> list[Any]:
         return list(obj.collaborators.all())
+
+    @staticmethod
+    def resolve_confidential_viewer_ids(obj: Any) -> list[int]:
+        return sorted(u.pk for u in obj.confidential_viewers.all())
 
     @staticmethod
     def resolve_masked(obj: Any) -> bool:
@@ -246,6 +256,12 @@ class CustomerCreate(_CustomerFields):
     parent_id: int | None = Field(None, description="Parent customer (group company)")
     tag_ids: list[RecordId] = []
     contacts: list[ContactCreate] = Field([], max_length=20, description="First contacts")
+    is_confidential: bool = Field(
+        False, description="Confidential (R1.4); only the future owner or an admin may set it"
+    )
+    confidential_viewer_ids: list[RecordId] = Field(
+        [], max_length=50, description="Colleagues who may see it while it is confidential"
+    )
     allow_duplicate: bool = Field(
         False,
         description="Create even if it looks like a customer nobody else owns (never allowed "
@@ -278,11 +294,18 @@ class CustomerUpdate(Schema):
     custom: dict[str, Any] | None = Field(None, description=CUSTOM_HELP_UPDATE)
     parent_id: int | None = Field(None, description="Send null to clear")
     tag_ids: list[RecordId] | None = Field(None, description="Replaces the tags when sent")
+    is_confidential: bool | None = Field(
+        None, description="Mark or clear confidential (owner or admin only, else 403)"
+    )
+    confidential_viewer_ids: list[RecordId] | None = Field(
+        None, max_length=50, description="Replaces the named viewers (owner or admin only)"
+    )
 
 
 # --- Duplicates -----------------------------------------------------------------------------------
 class DuplicateCandidate(Schema):
-    """An existing customer that looks the same; masked (id null) when you may not see it."""
+    """An existing customer that looks the same; masked (id null) when you may not see it.
+    A confidential customer you may not see has neither name, owner, phone nor e-mail."""
 
     id: int | None
     name: str
@@ -334,6 +357,16 @@ class BulkTransferIn(Schema):
 class ReleaseIn(Schema):
     reason: str = Field(..., min_length=1, max_length=300)
     pool_id: int | None = Field(None, description="Defaults to the customer's pool")
+
+
+class BulkReleaseIn(Schema):
+    """R10.1 (api-gaps): release several customers to a pool, all or nothing."""
+
+    ids: list[RecordId] = Field(..., min_length=1, max_length=500)
+    reason: str = Field(..., min_length=1, max_length=300)
+    pool_id: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="Defaults to each customer's pool"
+    )
 
 
 class AssignIn(Schema):

@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.core import audit, custom_fields
+from crm.core import audit, custom_fields, fieldaccess
 from crm.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from crm.core.scoping import assert_in_scope
 from crm.org.models import User
@@ -233,6 +233,7 @@ def update_customer(
     """
     _require(actor, "edit")
     assert_in_scope(actor, customer, "edit")
+    fieldaccess.guard_write(actor, customer, data)  # H-FIELD: field-level permissions
     clean = _clean_customer_data(actor, data)
     if "custom" in data:
         clean["custom"] = custom_fields.clean_custom(
@@ -456,6 +457,7 @@ def update_contact(
     _require(actor, "edit")
     assert_in_scope(actor, contact, "edit")
     _check_version(contact, version)
+    fieldaccess.guard_write(actor, contact, data)  # H-FIELD: field-level permissions
     clean = _clean_contact(data)
     if "custom" in data:
         clean["custom"] = custom_fields.clean_custom(

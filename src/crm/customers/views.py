@@ -26,6 +26,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext
 from django.views.decorators.http import require_POST
 
+from crm.core import confidential_forms
+from crm.core import custom_field_filters as cf_params
 from crm.core import custom_fields as cf
 from crm.core.api import apply_sort
 from crm.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
@@ -216,6 +218,7 @@ def _custom_filter(request: HttpRequest, me: User, qs: Any, problems: list[str])
     if problem:
         problems.append(problem)
         return qs.none()
+    qs = cf_params.filter_for_page(me, "customer", request.GET, qs, problems)  # H-PLAT: cf_<key>
     return qs.filter(q) if q is not None else qs
 
 
@@ -451,6 +454,7 @@ def customer_create(request: HttpRequest) -> HttpResponse:
     candidates: list[dict[str, Any]] | None = None
     if request.method == "POST":
         form = CustomerForm(request.POST, user=me)
+        confidential_forms.attach(form, me)
         contact_form = FirstContactForm(request.POST, prefix="contact")
         if form.is_valid() and contact_form.is_valid():
             contact = contact_form.contact_data()
@@ -464,6 +468,7 @@ def customer_create(request: HttpRequest) -> HttpResponse:
                         contacts=[contact] if contact else [],
                         allow_duplicate=form.cleaned_data["allow_duplicate"],
                     )
+                    confidential_forms.apply(form, me, customer)
             except services.DuplicateCustomer as exc:
                 candidates = exc.candidates
                 form.add_error(None, str(exc.message))
@@ -477,6 +482,7 @@ def customer_create(request: HttpRequest) -> HttpResponse:
                 return redirect("customers:detail", pk=customer.pk)
     else:
         form = CustomerForm(user=me)
+        confidential_forms.attach(form, me)
         contact_form = FirstContactForm(prefix="contact")
     _duplicate_attrs(form)
     _duplicate_attrs_contact(contact_form)
@@ -529,6 +535,7 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
     candidates: list[dict[str, Any]] | None = None
     if request.method == "POST":
         form = CustomerForm(request.POST, user=me, customer=customer)
+        confidential_forms.attach(form, me, customer)
         if form.is_valid():
             try:
                 with transaction.atomic():
@@ -540,6 +547,7 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
                         tags=_tags_for(me, form),
                         parent=form.cleaned_data["parent"],
                     )
+                    confidential_forms.apply(form, me, customer)
             except services.DuplicateCustomer as exc:
                 candidates = exc.candidates
                 form.add_error(None, str(exc.message))
@@ -553,6 +561,7 @@ def customer_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 return redirect("customers:detail", pk=customer.pk)
     else:
         form = CustomerForm(user=me, customer=customer, initial=_customer_initial(customer))
+        confidential_forms.attach(form, me, customer)
     _duplicate_attrs(form, exclude=customer.pk)
     return render(
         request,

@@ -18,6 +18,8 @@ from ninja.pagination import paginate
 from crm.core.api import Paginated, apply_sort, scoped, scoped_get
 from crm.core.errors import PermissionDenied
 from crm.org.models import User
+from crm.pipeline.opportunity_schemas import UpdatedWindow, with_updated_sort
+from crm.sales.contract_schemas import owner_department_q
 from crm.sales.models import Contract
 
 from . import invoice_services, plan_services, receipt_services, selectors
@@ -143,10 +145,11 @@ def _receipt(request: HttpRequest, pk: int) -> Receipt:
 def list_receipts(
     request: HttpRequest,
     filters: Query[ReceiptFilter],
-    sort: str | None = Query(None, description=_sort_help(RECEIPT_SORTS)),
+    window: Query[UpdatedWindow],
+    sort: str | None = Query(None, description=_sort_help(with_updated_sort(RECEIPT_SORTS))),
 ) -> Any:
     _require(request, "finance", "view")
-    qs = scoped(request, Receipt)
+    qs = window.apply(scoped(request, Receipt))  # R10.1 incremental sync
     for key, lookup in (
         ("contract_id", "contract_id"),
         ("customer_id", "customer_id"),
@@ -159,7 +162,11 @@ def list_receipts(
         value = getattr(filters, key)
         if value not in (None, ""):
             qs = qs.filter(**{lookup: value})
-    return apply_sort(_receipt_read(qs), sort, RECEIPT_SORTS, RECEIPT_DEFAULT_SORT)
+    if filters.department_id is not None:
+        qs = qs.filter(owner_department_q(_me(request), filters.department_id))
+    return apply_sort(
+        _receipt_read(qs), sort, with_updated_sort(RECEIPT_SORTS), RECEIPT_DEFAULT_SORT
+    )
 
 
 @router.post(
@@ -255,15 +262,18 @@ def _invoice(request: HttpRequest, pk: int) -> Invoice:
 def list_invoices(
     request: HttpRequest,
     filters: Query[InvoiceFilter],
-    sort: str | None = Query(None, description=_sort_help(INVOICE_SORTS)),
+    window: Query[UpdatedWindow],
+    sort: str | None = Query(None, description=_sort_help(with_updated_sort(INVOICE_SORTS))),
 ) -> Any:
     _require(request, "finance", "view")
-    qs = scoped(request, Invoice)
+    qs = window.apply(scoped(request, Invoice))  # R10.1 incremental sync
     for key in ("contract_id", "customer_id", "status", "kind"):
         value = getattr(filters, key)
         if value not in (None, ""):
             qs = qs.filter(**{key: value})
-    return apply_sort(_invoice_read(qs), sort, INVOICE_SORTS, INVOICE_DEFAULT_SORT)
+    return apply_sort(
+        _invoice_read(qs), sort, with_updated_sort(INVOICE_SORTS), INVOICE_DEFAULT_SORT
+    )
 
 
 @router.post(

@@ -19,7 +19,8 @@ from django.utils.translation import pgettext_lazy
 
 from crm.core.forms import TablerForm
 from crm.customers.forms import UserChoiceField
-from crm.org.models import User
+from crm.org.models import Department, User
+from crm.org.settings_forms import DepartmentChoiceField
 
 from .choices import InvoiceKind, InvoiceStatus, PaymentMethod, PlanStatus, ReceiptStatus
 from .invoice_services import DEFAULT_TAX_RATE
@@ -221,13 +222,22 @@ class ReceiptFilterForm(TablerForm):
     date_from = forms.DateField(label=_("From"), required=False, widget=_date_widget())
     date_to = forms.DateField(label=_("To"), required=False, widget=_date_widget())
     owner = UserChoiceField(label=_("Owner"), queryset=User.objects.none(), required=False)
+    department = DepartmentChoiceField(
+        label=_("Department"), queryset=Department.objects.none(), required=False
+    )
 
-    def __init__(self, *args: Any, owners: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, owners: Any = None, departments: Any = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         if owners is None:
             del self.fields["owner"]
         else:
             self.set_queryset("owner", owners)
+        if departments is None:
+            del self.fields["department"]
+        else:
+            self.set_queryset("department", departments)
 
 
 # --- invoices ------------------------------------------------------------------------------------

@@ -155,6 +155,7 @@ class Receipt(ScopedModel):
             models.Index(fields=["org", "status", "received_on"], name="receipt_date_idx"),
             models.Index(fields=["org", "contract"], name="receipt_contract_idx"),
             models.Index(fields=["org", "owner", "received_on"], name="receipt_owner_idx"),
+            models.Index(fields=["org", "-updated_at", "-id"], name="receipt_updated_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["org", "number"], name="receipt_unique"),
@@ -292,6 +293,7 @@ class Invoice(ScopedModel):
         indexes = [
             models.Index(fields=["org", "contract"], name="invoice_contract_idx"),
             models.Index(fields=["org", "status", "-created_at"], name="invoice_status_idx"),
+            models.Index(fields=["org", "-updated_at", "-id"], name="invoice_updated_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["org", "number"], name="invoice_unique"),

@@ -227,6 +227,9 @@ class ReceiptFilter(FilterSchema):
     contract_id: FilterId | None = None
     customer_id: FilterId | None = None
     owner_id: FilterId | None = None
+    department_id: FilterId | None = Field(
+        None, description="The contract owner's department and the departments below it"
+    )
     status: RECEIPT_STATUSES | None = None
     method: METHODS | None = None
     date_from: date | None = Field(None, alias="from", description="Received on or after")

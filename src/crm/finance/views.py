@@ -31,9 +31,10 @@ from crm.core.errors import DomainError, PermissionDenied
 from crm.core.forms import apply_domain_error, error_text, raise_unless_form_error
 from crm.core.scoping import DataScope, get_scoped_or_404
 from crm.core.views import require_perm
-from crm.org.models import User
+from crm.org.models import Department, User
 from crm.sales import approvals
 from crm.sales.choices import SIGNED_STATUSES, ApprovalSubject
+from crm.sales.contract_schemas import owner_department_q
 from crm.sales.models import Contract
 
 from . import invoice_services, plan_services, receipt_services, selectors
@@ -414,7 +415,13 @@ def receipt_list(request: HttpRequest) -> HttpResponse:
     me = _me(request)
     base = Receipt.objects.visible_to(me)
     owners = _owners(me, base, "owner")
-    form = ReceiptFilterForm(request.GET or None, owners=owners)
+    form = ReceiptFilterForm(
+        request.GET or None,
+        owners=owners,
+        departments=(
+            Department.objects.visible_to(me).order_by("path") if owners is not None else None
+        ),
+    )
     qs = base
     problems: list[str] = []
     if form.is_bound and not form.is_valid():
@@ -437,6 +444,8 @@ def receipt_list(request: HttpRequest) -> HttpResponse:
             qs = qs.filter(received_on__lte=d["date_to"])
         if d.get("owner"):
             qs = qs.filter(owner=d["owner"])
+        if d.get("department"):
+            qs = qs.filter(owner_department_q(me, d["department"].pk))
     qs = qs.select_related("contract", "customer", "owner").order_by("-received_on", "-pk")
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(

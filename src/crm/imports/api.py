@@ -9,7 +9,7 @@ numbers. An import belongs to its uploader: anyone else gets 404.
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import File, Form, Router, Status
+from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
@@ -17,7 +17,7 @@ from crm.core.api import Paginated, scoped, scoped_get
 from crm.org.models import User
 
 from . import services
-from .models import ImportJob, ImportRowError
+from .models import ImportJob, ImportRowError, ImportTemplate
 from .registry import resources_for
 from .schemas import (
     ImportJobRead,
@@ -28,6 +28,24 @@ from .schemas import (
 )
 
 router = Router()
+
+
+class ImportMappingRead(Schema):
+    """A saved column mapping (导入模板) of mine: column title → field key, and its options."""
+
+    id: int
+    resource: str
+    name: str
+    columns: dict[str, str]
+    duplicate_mode: str
+    strict: bool
+
+
+class ImportMappingCreate(Schema):
+    """Save the mapping and options of one of my imports under a name (same name: replaced)."""
+
+    job_id: int = Field(..., ge=1, le=2**63 - 1)
+    name: str = Field(..., min_length=1, max_length=100)
 
 
 def _me(request: HttpRequest) -> User:
@@ -132,3 +150,35 @@ def cancel_job(request: HttpRequest, job_id: int) -> Any:
 def list_job_errors(request: HttpRequest, job_id: int) -> Any:
     job = _job(request, job_id)
     return scoped(request, ImportRowError).filter(job=job).order_by("line", "pk")
+
+
+# --- saved mappings (R10.1, api-gaps: the wizard's "save this mapping" and its delete) ------------
+@router.get(
+    "/mappings", response=list[ImportMappingRead], summary="My saved column mappings, by name"
+)
+@paginate(Paginated)
+def list_mappings(
+    request: HttpRequest,
+    resource: str | None = Query(None, max_length=30, description="Only those of one resource"),
+) -> Any:
+    qs = scoped(request, ImportTemplate)
+    if resource:
+        qs = qs.filter(resource=resource)
+    return qs.order_by("name", "pk")
+
+
+@router.post(
+    "/mappings",
+    response={201: ImportMappingRead},
+    summary="Save an import's mapping and options under a name (replaces one of that name)",
+)
+def create_mapping(request: HttpRequest, payload: ImportMappingCreate) -> Any:
+    job = _job(request, payload.job_id)
+    return Status(201, services.save_template(actor=_me(request), job=job, name=payload.name))
+
+
+@router.delete("/mappings/{mapping_id}", response={204: None}, summary="Delete a saved mapping")
+def delete_mapping(request: HttpRequest, mapping_id: int) -> Any:
+    template = scoped_get(request, ImportTemplate, mapping_id)
+    services.delete_template(actor=_me(request), template=template)
+    return Status(204, None)

@@ -301,7 +301,19 @@ def find_customer(ctx: RowContext, values: dict[str, str]) -> Any:
         pk__in=[c.customer.pk for c in found]
     )
     first = editable.first()
-    return first or found[0].customer
+    if first is not None:
+        return first
+    # R1.4 (H-CONF): a confidential customer the actor may not see is never matched (its name
+    # would show in the row's outcome); creating the row then answers the masked duplicate.
+    seen = set(
+        Customer.objects.visible_to(ctx.actor)
+        .filter(pk__in=[c.customer.pk for c in found if c.customer.is_confidential])
+        .values_list("pk", flat=True)
+    )
+    for candidate in found:
+        if not candidate.customer.is_confidential or candidate.customer.pk in seen:
+            return candidate.customer
+    return None
 
 
 def create_customer(ctx: RowContext, values: dict[str, str]) -> Any:
@@ -652,8 +664,22 @@ def create_lead(ctx: RowContext, values: dict[str, str]) -> Any:
     ):
         source = "import"
     return services.create_lead(
-        actor=ctx.actor, data=data, source=source, owner=_owner_for(ctx, values, "leads")
+        actor=ctx.actor,
+        data=data,
+        source=source,
+        owner=_owner_for(ctx, values, "leads"),
+        campaign=_lead_campaign(ctx, values),  # H-CAMP
     )
+
+
+def _lead_campaign(ctx: RowContext, values: dict[str, str]) -> Any:
+    """H-CAMP: the campaign a row names by name or code (None when the column is empty)."""
+    from crm.marketing.services import find_for_import
+
+    text = (values.get("campaign") or "").strip()
+    if not text:
+        return None
+    return ctx.cached(("campaign", text.lower()), lambda: find_for_import(ctx.actor, text))
 
 
 def update_lead(ctx: RowContext, lead: Any, values: dict[str, str]) -> Any:
@@ -711,6 +737,12 @@ LEADS = Resource(
             "notes", gettext_lazy("Notes"), ("备注", "留言", "需求", "说明", "notes", "message")
         ),
         ImportField("owner", gettext_lazy("Owner"), ("负责人", "所属销售", "销售", "owner")),
+        ImportField(
+            "campaign",
+            gettext_lazy("Campaign"),
+            ("市场活动", "活动", "营销活动", "campaign"),
+            help=gettext_lazy("The campaign's name or code"),
+        ),
         _external(),
     ),
     find=find_lead,

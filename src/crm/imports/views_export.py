@@ -18,6 +18,7 @@ from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.core import custom_field_filters as cf_params
 from crm.core import custom_fields as cf
 from crm.core.views import require_perm
 from crm.org.models import User
@@ -130,7 +131,8 @@ def export_opportunities(request: HttpRequest) -> HttpResponseBase:
     columns = list_views._chosen_columns(request, sel.saved, [key for key, _f in custom_defs])
     custom = [f for key, f in custom_defs if key in columns]
     people = cf.all_user_names(me.org_id or 0) if custom else {}
-    qs = queries.apply_sort(sel.queryset(me, now), sel.sort)
+    qs = cf_params.filter_for_page(me, "opportunity", request.GET, sel.queryset(me, now), [])
+    qs = queries.apply_sort(qs, sel.sort)  # H-PLAT: with the cf_<key> filters
     qs = qs.select_related("customer", "owner", "stage", "node", "pipeline")
     kinds = set(list_views.DICTIONARY_COLUMNS.values())
     dictionary = queries.dictionary_labels(me, kinds)
@@ -198,6 +200,7 @@ def export_leads(request: HttpRequest) -> HttpResponseBase:
         qs = qs.none()
     elif custom_q is not None:
         qs = qs.filter(custom_q)
+    qs = cf_params.filter_for_page(me, "lead", request.GET, qs, [])  # H-PLAT: cf_<key>
     # every active custom field (the lead list has no column chooser); its title is the
     # field's label, which the lead import recognises
     custom = cf.fields_for(me, "lead")

@@ -10,11 +10,13 @@ from django.http import HttpRequest
 from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
+from crm.core import custom_field_filters as cf_params
 from crm.core.api import Paginated, apply_sort, error_body, scoped, scoped_get
 from crm.core.errors import NotFound
 from crm.customers.models import Customer
 from crm.customers.services import DuplicateCustomer
 from crm.org.models import User
+from crm.pipeline.opportunity_schemas import UpdatedWindow, with_updated_sort
 
 from . import selectors, services
 from .filters import LEAD_SORTS, LeadFilter
@@ -83,19 +85,39 @@ def _pool(request: HttpRequest, pk: int | None) -> LeadPool | None:
     return None if pk is None else _pool_in_sight(request, pk)
 
 
+def _campaign(request: HttpRequest, pk: int | None) -> Any:
+    """H-CAMP: a campaign the caller sees (marketing:view); else 404 like any hidden id."""
+    from crm.marketing.models import Campaign
+
+    return None if pk is None else scoped_get(request, Campaign, pk)
+
+
 # --- Leads ---------------------------------------------------------------------------------------
-@router.get("/leads", response=list[LeadRead], summary="Leads (filter, sort, paginate)")
+@router.get(
+    "/leads",
+    response=list[LeadRead],
+    summary="Leads (filter, sort, paginate)",
+    description=cf_params.API_HELP,
+)
 @paginate(Paginated)
-def list_leads(request: HttpRequest, filters: Query[LeadFilter], sort: str | None = None) -> Any:
-    qs = scoped(request, Lead).select_related("pool", "owner")
+def list_leads(
+    request: HttpRequest,
+    filters: Query[LeadFilter],
+    window: Query[UpdatedWindow],
+    sort: str | None = None,
+) -> Any:
+    qs = scoped(request, Lead).select_related("pool", "owner", "campaign")
     qs = filters.apply(qs, request.user)
-    return apply_sort(qs, sort, LEAD_SORTS, ["-created_at", "-pk"])
+    qs = window.apply(qs)  # R10.1 incremental sync
+    qs = cf_params.filter_for_api(request.user, "lead", request.GET, qs)  # H-PLAT: cf_<key>
+    return apply_sort(qs, sort, with_updated_sort(LEAD_SORTS), ["-created_at", "-pk"])
 
 
 @router.post("/leads", response={201: LeadRead}, summary="Create a lead; the rules assign it")
 def create_lead(request: HttpRequest, payload: LeadCreate) -> Any:
-    data = payload.dict(exclude={"pool_id", "owner_id", "source"})
+    data = payload.dict(exclude={"pool_id", "owner_id", "source", "campaign_id"})
     lead = services.create_lead(
+        campaign=_campaign(request, payload.campaign_id),
         actor=_me(request),
         data=data,
         pool=_pool(request, payload.pool_id),
@@ -154,9 +176,11 @@ def get_lead(request: HttpRequest, lead_id: int) -> Any:
 def update_lead(request: HttpRequest, lead_id: int, payload: LeadUpdate) -> Any:
     data = payload.dict(exclude_unset=True)
     version = data.pop("version", None)
-    return services.update_lead(
-        actor=_me(request), lead=_lead(request, lead_id), data=data, version=version
-    )
+    lead = _lead(request, lead_id)
+    extra: dict[str, Any] = {}
+    if "campaign_id" in data:  # H-CAMP
+        extra["campaign"] = _campaign(request, data.pop("campaign_id"))
+    return services.update_lead(actor=_me(request), lead=lead, data=data, version=version, **extra)
 
 
 @router.delete("/leads/{lead_id}", response={204: None}, summary="Delete a lead not converted")
@@ -341,3 +365,9 @@ def delete_rule(request: HttpRequest, rule_id: int) -> Any:
         actor=_me(request), rule=scoped_get(request, AssignmentRule, rule_id, "configure")
     )
     return Status(204, None)
+
+
+# H-LSCORE: /api/v1/leads/scoring/… (crm.leads.scoring_api)
+from .scoring_api import router as scoring_router  # noqa: E402
+
+router.add_router("/scoring", scoring_router)

@@ -29,7 +29,7 @@ from crm.core import audit
 from crm.core.notifications import notify
 from crm.org.models import User
 
-from .choices import CONDITION_FIELDS, RuleObject, Strategy
+from .choices import CONDITION_FIELDS, MAX_SCORE, MIN_SCORE, RuleObject, Strategy
 from .models import AssignmentRule, Lead, LeadPool
 from .selectors import open_loads
 
@@ -56,13 +56,18 @@ def _norm(value: Any) -> str:
 def matches(rule: AssignmentRule, lead: Lead) -> bool:
     """Every condition of ``rule`` accepts the lead: for each of region, industry, source and
     product line, the list of allowed values is empty or contains the lead's value (compared
-    without surrounding spaces and case)."""
+    without surrounding spaces and case); the lead's score is at least ``min_score`` and at
+    most ``max_score`` when those are set."""
     conditions = rule.conditions or {}
     for name in CONDITION_FIELDS:
         allowed = [_norm(v) for v in conditions.get(name) or [] if _norm(v)]
         if allowed and _norm(getattr(lead, name)) not in allowed:
             return False
-    return True
+    # H-LSCORE: score range (crm.leads.scoring), both bounds inclusive
+    low, high = conditions.get(MIN_SCORE), conditions.get(MAX_SCORE)
+    if low is not None and lead.score < low:
+        return False
+    return not (high is not None and lead.score > high)
 
 
 def candidates(rule: AssignmentRule, org_id: int) -> list[User]:

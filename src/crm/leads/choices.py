@@ -43,3 +43,10 @@ class RuleObject(models.TextChoices):
 
 #: the lead attributes an assignment rule may put conditions on
 CONDITION_FIELDS = ["region", "industry", "source", "product_line"]
+
+#: H-LSCORE: score bounds an assignment rule may add to its conditions (integers, inclusive)
+MIN_SCORE = "min_score"
+MAX_SCORE = "max_score"
+SCORE_CONDITIONS = [MIN_SCORE, MAX_SCORE]
+#: the most a score bound may be (either sign)
+SCORE_BOUND = 1_000_000

@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from crm.core import fieldaccess
 from crm.core.custom_field_forms import CustomFieldsMixin, add_filter_fields, initial_values
 from crm.core.forms import TablerFormMixin
 from crm.org.models import User
@@ -18,7 +19,7 @@ from crm.pipeline import dictionaries
 from crm.pipeline.models import DictionaryKind
 
 from .choices import LeadStatus, Strategy
-from .models import LeadPool
+from .models import Lead, LeadPool
 
 #: service field name -> form field name, where they differ
 ALIASES = {"contact_name": "name", "notes": "message"}
@@ -103,6 +104,8 @@ class LeadForm(CustomFieldsMixin, TablerFormMixin, forms.Form):
             del self.fields["pool"]
             del self.fields["assign_to_me"]
         self.add_custom_fields(user, "lead", creating=creating)
+        if not creating:
+            fieldaccess.protect_form(self, user, Lead)  # H-FIELD
         self.style_fields()
 
     def clean_extra_lines(self) -> dict[str, str]:
@@ -148,6 +151,13 @@ class LeadFilterForm(TablerFormMixin, forms.Form):
     industry = forms.ChoiceField(label=_("Industry"), required=False)
     region = forms.CharField(label=_("Region"), required=False)
     unassigned = forms.BooleanField(label=_("Unassigned only"), required=False)
+    # H-LSCORE: score range
+    score_min = forms.IntegerField(
+        label=_("Score from"), required=False, min_value=-1_000_000, max_value=1_000_000
+    )
+    score_max = forms.IntegerField(
+        label=_("Score to"), required=False, min_value=-1_000_000, max_value=1_000_000
+    )
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -307,6 +317,21 @@ class RuleForm(TablerFormMixin, forms.Form):
         required=False,
         help_text=_("Separated by commas; empty = any product line."),
     )
+    # H-LSCORE: lead score range (crm.leads.scoring)
+    min_score = forms.IntegerField(
+        label=_("Lowest score"),
+        required=False,
+        min_value=-1_000_000,
+        max_value=1_000_000,
+        help_text=_("Empty = any score."),
+    )
+    max_score = forms.IntegerField(
+        label=_("Highest score"),
+        required=False,
+        min_value=-1_000_000,
+        max_value=1_000_000,
+        help_text=_("Empty = any score."),
+    )
     strategy = forms.ChoiceField(label=_("Strategy"), choices=Strategy.choices)
     eligible_users = ColleaguesField(
         label=_("Eligible reps"),
@@ -357,6 +382,8 @@ class RuleForm(TablerFormMixin, forms.Form):
                 "industry": list(d["industries"]),
                 "source": list(d["sources"]),
                 "product_line": _split(d["product_lines"]),
+                "min_score": d.get("min_score"),
+                "max_score": d.get("max_score"),
             },
         }
 
@@ -371,6 +398,8 @@ class RuleForm(TablerFormMixin, forms.Form):
             "industries": c.get("industry", []),
             "sources": c.get("source", []),
             "product_lines": ", ".join(c.get("product_line", [])),
+            "min_score": c.get("min_score"),
+            "max_score": c.get("max_score"),
             "strategy": rule.strategy,
             "eligible_users": [u.pk for u in rule.eligible_users.all()],
             "fixed_user": rule.fixed_user_id,

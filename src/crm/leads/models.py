@@ -171,6 +171,14 @@ class Lead(ScopedModel):
         verbose_name=_("owner"),
     )
     source = models.CharField(_("source"), max_length=60, blank=True)
+    campaign = models.ForeignKey(
+        "marketing.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leads",
+        verbose_name=_("campaign"),
+    )
     company = models.CharField(_("company"), max_length=200, blank=True)
     contact_name = models.CharField(_("contact name"), max_length=100, blank=True)
     title = models.CharField(_("title"), max_length=100, blank=True)
@@ -185,6 +193,11 @@ class Lead(ScopedModel):
     extra = models.JSONField(_("other attributes"), default=dict, blank=True)
     custom = models.JSONField(_("custom fields"), default=dict, blank=True)
     score = models.IntegerField(_("score"), default=0)
+    #: which scoring rules gave how many points (crm.leads.scoring):
+    #: ``[{"rule": id, "name": …, "points": n}]``
+    score_breakdown = models.JSONField(_("score breakdown"), default=list, blank=True)
+    #: behaviour counters the scoring rules read (``{"form_submission": 1, "followup:call": 2}``)
+    score_events = models.JSONField(_("scoring events"), default=dict, blank=True)
     status = models.CharField(
         _("status"), max_length=20, choices=LeadStatus.choices, default=LeadStatus.NEW
     )
@@ -240,6 +253,9 @@ class Lead(ScopedModel):
             models.Index(fields=["org", "status", "-created_at"], name="lead_status_idx"),
             models.Index(fields=["org", "mobile_digits"], name="lead_mobile_idx"),
             models.Index(fields=["org", "email"], name="lead_email_idx"),
+            models.Index(fields=["org", "campaign", "status"], name="lead_campaign_idx"),
+            models.Index(fields=["org", "-score", "-id"], name="lead_score_idx"),
+            models.Index(fields=["org", "-updated_at", "-id"], name="lead_updated_idx"),
         ]
 
     def __str__(self) -> str:
@@ -254,3 +270,57 @@ class Lead(ScopedModel):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def score_grade(self) -> str:
+        """A, B, C or D (crm.leads.scoring.GRADES)."""
+        from .scoring import grade
+
+        return grade(self.score)
+
+
+class ScoringKind(models.TextChoices):
+    """A scoring rule looks at what the lead is (attribute) or what it did (behaviour)."""
+
+    ATTRIBUTE = "attribute", _("Attribute")
+    BEHAVIOUR = "behaviour", _("Behaviour")
+
+
+class LeadScoringRule(TenantModel):
+    """A lead scoring rule (R2.5) an administrator defines (``leads:configure``).
+
+    - **attribute** rules give ``points`` once when the lead's ``field`` passes ``operator``
+      against ``values`` (crm.leads.scoring lists the fields and operators);
+    - **behaviour** rules give ``points`` per occurrence of ``event`` (optionally only
+      follow-ups by ``method``), counted at most ``cap`` times (empty: no cap).
+
+    A lead's score is the sum over the active rules; changing the rules rescores every lead of
+    the organisation in the background.
+    """
+
+    name = models.CharField(_("name"), max_length=100)
+    is_active = models.BooleanField(_("active"), default=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=ScoringKind.choices)
+    field = models.CharField(_("field"), max_length=80, blank=True)
+    operator = models.CharField(_("operator"), max_length=10, blank=True)
+    values = models.JSONField(_("values"), default=list, blank=True)
+    event = models.CharField(_("event"), max_length=30, blank=True)
+    method = models.CharField(_("follow-up method"), max_length=12, blank=True)
+    points = models.IntegerField(_("points"))
+    cap = models.PositiveIntegerField(_("most occurrences counted"), null=True, blank=True)
+
+    objects = ScopedQuerySet.as_manager()
+    scope: ClassVar[ScopeFields] = ScopeFields(owner=None, org_wide=True)
+    scope_module: ClassVar[str] = "leads"
+
+    class Meta:
+        verbose_name = _("lead scoring rule")
+        verbose_name_plural = _("lead scoring rules")
+        ordering = ["kind", "name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "name"], name="leadscoring_unique_name"),
+        ]
+        indexes = [models.Index(fields=["org", "is_active"], name="leadscoring_active_idx")]
+
+    def __str__(self) -> str:
+        return self.name

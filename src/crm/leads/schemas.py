@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from ninja import Field, Schema
+from pydantic import field_validator
 
 from crm.core.api import ObjectIn, RecordId
 from crm.core.custom_fields import CUSTOM_HELP, CUSTOM_HELP_UPDATE
@@ -26,9 +27,15 @@ class LeadPoolBrief(Schema):
     kind: str
 
 
+class LeadCampaignBrief(Schema):
+    id: int
+    name: str
+
+
 class LeadRead(Schema):
     id: int
     pool: LeadPoolBrief
+    campaign: LeadCampaignBrief | None = Field(None, description="The campaign it came from")
     owner: LeadUserBrief | None
     source: str
     company: str
@@ -44,6 +51,9 @@ class LeadRead(Schema):
     extra: dict[str, Any]
     custom: dict[str, Any] = Field(default_factory=dict, description=CUSTOM_HELP)
     score: int
+    score_breakdown: list[dict[str, Any]] = Field(
+        default_factory=list, description="Which scoring rules gave how many points"
+    )
     status: str
     invalid_reason: str
     invalid_note: str
@@ -77,6 +87,9 @@ class LeadCreate(Schema):
     )
     custom: dict[str, Any] = Field(default_factory=dict, description=CUSTOM_HELP)
     pool_id: int | None = Field(None, description="Default: the total pool")
+    campaign_id: RecordId | None = Field(
+        None, description="The campaign (default: matched by extra utm_source/utm_campaign)"
+    )
     owner_id: int | None = Field(None, description="Assign at once (else the rules decide)")
 
 
@@ -94,6 +107,7 @@ class LeadUpdate(Schema):
     source: str | None = Field(None, max_length=60)
     extra: dict[str, Any] | None = Field(None, description="Replaces the extra attributes")
     custom: dict[str, Any] | None = Field(None, description=CUSTOM_HELP_UPDATE)
+    campaign_id: RecordId | None = Field(None, description="Set the campaign (null clears it)")
     version: int | None = Field(None, description="The version you read (stale: 409)")
 
 
@@ -205,11 +219,26 @@ class PoolMembers(Schema):
     member_ids: list[RecordId]
 
 
+#: H-LSCORE: a score bound of an assignment rule
+ScoreBound = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+
+
 class RuleConditions(ObjectIn):
     region: list[str] = []
     industry: list[str] = []
     source: list[str] = []
     product_line: list[str] = []
+    # H-LSCORE: lead score range, inclusive (empty: any score)
+    min_score: ScoreBound | None = None
+    max_score: ScoreBound | None = None
+
+    @field_validator("min_score", "max_score", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        """JSON true/false is not a score (pydantic would read it as 1/0)."""
+        if isinstance(value, bool):
+            raise ValueError("expected a whole number, not true/false")
+        return value
 
 
 class RuleRead(Schema):
@@ -218,7 +247,7 @@ class RuleRead(Schema):
     order: int
     is_active: bool
     object_type: str
-    conditions: dict[str, list[str]]
+    conditions: dict[str, list[str] | int]
     strategy: str
     eligible_user_ids: list[RecordId]
     fixed_user_id: int | None

@@ -33,7 +33,7 @@ from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from crm.core import audit, custom_fields
+from crm.core import audit, custom_fields, fieldaccess
 from crm.core.errors import (
     Conflict,
     InvalidTransition,
@@ -48,8 +48,18 @@ from crm.org.models import User
 from crm.pipeline import dictionaries
 from crm.pipeline.models import DictionaryKind
 
-from . import assignment
-from .choices import CONDITION_FIELDS, OPEN_STATUSES, LeadStatus, PoolKind, Strategy
+from . import assignment, scoring
+from .choices import (
+    CONDITION_FIELDS,
+    MAX_SCORE,
+    MIN_SCORE,
+    OPEN_STATUSES,
+    SCORE_BOUND,
+    SCORE_CONDITIONS,
+    LeadStatus,
+    PoolKind,
+    Strategy,
+)
 from .models import AssignmentRule, Lead, LeadPool, new_form_token
 from .selectors import pool_access
 
@@ -250,6 +260,7 @@ def create_lead(
     source: str | None = None,
     owner: User | None = None,
     apply_rules: bool = True,
+    campaign: Any = None,
 ) -> Lead:
     """Create a lead from any channel and run the assignment rules on it.
 
@@ -308,9 +319,14 @@ def create_lead(
         **clean,
     )
     _check_complete(lead)
+    # H-CAMP: the campaign given (API, import, campaign form) or matched by utm_* parameters
+    from crm.marketing.services import campaign_for_new_lead
+
+    lead.campaign = campaign_for_new_lead(org_id, campaign, extra)
     lead.mobile_digits = phone_digits(lead.mobile)
     lead.save()
     audit.record_created(actor=actor, obj=lead, verb="lead.created")
+    scoring.score_new_lead(lead, form_submission=actor is None)  # H-LSCORE, before the rules
     if owner is None and apply_rules:
         assignment.apply_rules(lead, actor=actor)
     elif owner is not None and actor is not None:
@@ -320,7 +336,12 @@ def create_lead(
 
 @transaction.atomic
 def update_lead(
-    *, actor: User, lead: Lead, data: dict[str, Any], version: int | None = None
+    *,
+    actor: User,
+    lead: Lead,
+    data: dict[str, Any],
+    version: int | None = None,
+    campaign: Any = ...,
 ) -> Lead:
     """Edit a lead's fields (never owner, pool or status: those move through their own
     services). ``extra`` given replaces the extra attributes. A stale ``version`` raises
@@ -329,6 +350,7 @@ def update_lead(
     if lead.status == LeadStatus.CONVERTED:
         raise InvalidTransition(_("A converted lead cannot be edited."))
     fields = {k: v for k, v in data.items() if k in LEAD_FIELDS}
+    fieldaccess.guard_write(actor, lead, fields)  # H-FIELD: field-level permissions
     clean, _rest = clean_lead_data(actor.org_id, fields)  # type: ignore[arg-type]
     if "extra" in data:
         clean["extra"] = _clean_extra(dict(data.get("extra") or {}))
@@ -336,6 +358,10 @@ def update_lead(
         clean["custom"] = custom_fields.clean_custom(
             lead.org_id, "lead", data["custom"], current=lead.custom, partial=True
         )
+    if campaign is not ...:  # H-CAMP: set or clear the lead's campaign
+        from crm.marketing.services import campaign_for_lead_edit
+
+        clean["campaign"] = campaign_for_lead_edit(lead, campaign)
     before = audit.snapshot(lead)
     for key, value in clean.items():
         setattr(lead, key, value)
@@ -358,6 +384,7 @@ def update_lead(
     audit.record(
         actor=actor, obj=lead, verb="lead.updated", changes=audit.diff(before, audit.snapshot(lead))
     )
+    scoring.rescore_lead(lead)  # H-LSCORE
     return lead
 
 
@@ -928,6 +955,25 @@ def regenerate_form_token(*, actor: User, pool: LeadPool) -> LeadPool:
 RULE_FIELDS = ["name", "order", "is_active", "conditions", "strategy", "cap"]
 
 
+def _score_bounds(conditions: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, int]:
+    """Take ``min_score`` / ``max_score`` out of ``conditions`` (H-LSCORE, lead scoring)."""
+    bounds: dict[str, int] = {}
+    for key in SCORE_CONDITIONS:
+        value = conditions.pop(key, None)
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or abs(value) > SCORE_BOUND:
+            errors[key] = [
+                _("Enter a whole number from -%(max)s to %(max)s, or leave it empty.")
+                % {"max": SCORE_BOUND}
+            ]
+        else:
+            bounds[key] = value
+    if len(bounds) == 2 and bounds[MIN_SCORE] > bounds[MAX_SCORE]:
+        errors[MAX_SCORE] = [_("The highest score must not be below the lowest.")]
+    return bounds
+
+
 def _clean_rule(data: dict[str, Any]) -> dict[str, Any]:
     clean = {k: v for k, v in data.items() if k in RULE_FIELDS}
     errors: dict[str, list[str]] = {}
@@ -950,8 +996,10 @@ def _clean_rule(data: dict[str, Any]) -> dict[str, Any]:
     if "strategy" in clean and clean["strategy"] not in Strategy.values:
         errors["strategy"] = [_("Choose a value from the list.")]
     if "conditions" in clean:
-        conditions = clean["conditions"] or {}
-        if not isinstance(conditions, dict) or any(
+        raw = clean["conditions"] or {}
+        conditions = dict(raw) if isinstance(raw, dict) else {}
+        bounds = _score_bounds(conditions, errors)  # H-LSCORE: min_score / max_score
+        if not isinstance(raw, dict) or any(
             key not in CONDITION_FIELDS or not isinstance(values, list)
             for key, values in conditions.items()
         ):
@@ -964,6 +1012,7 @@ def _clean_rule(data: dict[str, Any]) -> dict[str, Any]:
                 for key, values in conditions.items()
                 if any(str(v).strip() for v in values)
             }
+            clean["conditions"].update(bounds)
     if errors:
         raise ValidationFailed(field_errors=errors)
     return clean

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from . import scoring_views as sv
 from . import views as v
 
 app_name = "leads"
@@ -13,6 +14,7 @@ urlpatterns = [
     path("new/", v.lead_create, name="lead_create"),
     path("bulk/", v.bulk_action, name="bulk"),
     path("<int:pk>/", v.lead_detail, name="lead_detail"),
+    path("<int:pk>/followup/", sv.lead_followup, name="lead_followup"),  # H-LSCORE
     path("<int:pk>/edit/", v.lead_edit, name="lead_edit"),
     path("<int:pk>/convert/", v.lead_convert, name="lead_convert"),
     path("<int:pk>/<str:action>/", v.lead_action, name="lead_action"),
@@ -28,4 +30,9 @@ urlpatterns = [
     path("rules/<int:pk>/edit/", v.rule_edit, name="rule_edit"),
     path("rules/<int:pk>/delete/", v.rule_delete, name="rule_delete"),
     path("form/<str:token>/", v.web_form, name="webform"),
+    # H-LSCORE: lead scoring rules
+    path("scoring/", sv.scoring_rules, name="scoring_rules"),
+    path("scoring/new/", sv.scoring_rule_create, name="scoring_rule_create"),
+    path("scoring/<int:pk>/edit/", sv.scoring_rule_edit, name="scoring_rule_edit"),
+    path("scoring/<int:pk>/delete/", sv.scoring_rule_delete, name="scoring_rule_delete"),
 ]

@@ -25,6 +25,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from crm.core import custom_field_filters as cf_params
 from crm.core import custom_fields
 from crm.core.api import apply_sort
 from crm.core.errors import DomainError, NotFound, ValidationFailed
@@ -36,7 +37,7 @@ from crm.org.models import User
 from crm.pipeline import dictionaries
 from crm.pipeline.models import DictionaryKind
 
-from . import selectors, services, webform
+from . import scoring_views, selectors, services, webform
 from .choices import CONDITION_FIELDS, OPEN_STATUSES, LeadStatus
 from .filters import LEAD_SORTS, LeadFilter
 from .forms import (
@@ -117,6 +118,8 @@ def _lead_list(
         qs = qs.none()
     elif custom_q is not None:
         qs = qs.filter(custom_q)
+    cf_problems: list[str] = []  # H-PLAT: the cf_<key> filters
+    qs = cf_params.filter_for_page(user, "lead", request.GET, qs, cf_problems)
     try:
         qs = apply_sort(qs, request.GET.get("sort"), LEAD_SORTS, ["-created_at", "-pk"])
     except ValidationFailed:
@@ -138,6 +141,8 @@ def _lead_list(
             "tab": tab,
             "pool": pool,
             "filter_form": LeadFilterForm(request.GET or None, user=user),
+            "cf_problems": cf_problems,
+            "score_sort": scoring_views.score_sort(request),  # H-LSCORE
             "custom_columns": custom_columns,
             "custom_problem": custom_problem,
             "bulk_form": bulk,
@@ -302,6 +307,7 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "leads/lead_detail.html",
         {
             "lead": lead,
+            "score_card": scoring_views.score_card(user, lead),  # H-LSCORE
             "actions": _actions(user, lead),
             "invalid_form": InvalidForm(user=user),
             "assign_form": AssignForm(user=user, queryset=_assignable(user, lead)),
@@ -364,7 +370,9 @@ def lead_edit(request: HttpRequest, pk: int) -> HttpResponse:
     user = _viewer(request)
     lead = _lead(request, pk)
     if request.method == "POST":
-        form = LeadForm(request.POST, user=user, creating=False)
+        form = LeadForm(  # H-FIELD: the initial values keep the protected (disabled) fields
+            request.POST, user=user, creating=False, initial=LeadForm.initial_for(lead)
+        )
         if form.is_valid():
             try:
                 services.update_lead(
@@ -700,6 +708,13 @@ def rule_list(request: HttpRequest) -> HttpResponse:
             for key in CONDITION_FIELDS
             if conditions.get(key)
         ]
+        if conditions.get("min_score") is not None or conditions.get("max_score") is not None:
+            rule.condition_rows.append(  # type: ignore[attr-defined]
+                (
+                    _("Score"),
+                    f"{conditions.get('min_score', '…')} – {conditions.get('max_score', '…')}",
+                )
+            )
     return render(
         request,
         "leads/rule_list.html",

@@ -60,6 +60,11 @@ def register() -> None:
             "leadrule.created": _("Assignment rule created"),
             "leadrule.saved": _("Assignment rule changed"),
             "leadrule.deleted": _("Assignment rule deleted"),
+            # H-LSCORE: lead scoring (crm.leads.scoring)
+            "lead.followup": _("Follow-up logged"),
+            "leadscoring.created": _("Scoring rule created"),
+            "leadscoring.saved": _("Scoring rule changed"),
+            "leadscoring.deleted": _("Scoring rule deleted"),
         }
     )
     for item in (
@@ -93,11 +98,20 @@ def register() -> None:
             action="configure",
             url_name="leads:rule_list",
         ),
+        MenuItem(  # H-LSCORE
+            "lead_scoring",
+            _("Lead scoring"),
+            "ti-star",
+            module="leads",
+            action="configure",
+            url_name="leads:scoring_rules",
+        ),
     ):
         register_menu_item("leads", item)
 
     from crm.org.demo import DEMO_CLEANERS, demo_builder
 
+    from . import scoring_tasks  # noqa: F401  (H-LSCORE: registers the rescoring job)
     from .demo import build as build_demo
     from .demo import clean as clean_demo
 

@@ -269,6 +269,7 @@ def _role_kwargs(request: HttpRequest, payload: RoleWrite) -> dict[str, Any]:
         "data_scope": payload.data_scope,
         "scope_departments": depts,
         "require_2fa": payload.require_2fa,
+        "field_rules": payload.field_rules,
     }
 
 

@@ -10,6 +10,9 @@ class OrgConfig(AppConfig):
 
     def ready(self) -> None:
         from crm.core.audit import register_verbs
+        from crm.core.fieldaccess import connect_signals
+
+        connect_signals()
 
         register_verbs(
             {

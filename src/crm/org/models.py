@@ -194,6 +194,7 @@ class User(AbstractUser):
     def forget_permissions(self) -> None:
         self.__dict__.pop("_roles_cache", None)
         self.__dict__.pop("_scope_cache", None)
+        self.__dict__.pop("_field_rules", None)
 
 
 class Role(TenantModel):
@@ -210,6 +211,8 @@ class Role(TenantModel):
         Department, blank=True, related_name="+", verbose_name=_("chosen departments")
     )
     require_2fa = models.BooleanField(_("require two-factor authentication"), default=False)
+    #: field-level permissions: {"customers.Customer.phone": "masked", ...} (crm.core.fieldaccess)
+    field_rules = models.JSONField(_("field rules"), default=dict, blank=True)
     is_builtin = models.BooleanField(_("built-in"), default=False)
 
     objects = ScopedQuerySet.as_manager()

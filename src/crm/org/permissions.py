@@ -20,6 +20,7 @@ MODULES: list[tuple[str, object]] = [
     ("analytics", _("Reports")),
     ("service", _("Customer service")),
     ("knowledge", _("Knowledge base")),
+    ("marketing", _("Marketing")),
     ("settings", _("Settings")),
     ("audit", _("Audit trail")),
 ]
@@ -76,6 +77,7 @@ BUILTIN_ROLES: dict[str, tuple[object, object, str, list[str]]] = {
         )
         + grant(["finance"], ["view"])
         + grant(["analytics"], ["view", "export"])
+        + grant(["marketing"], ["view"])
         + grant(["service"], ["view", "create", "edit", "delete", "transfer", "export"])
         + grant(["knowledge"], ["view", "create", "edit"]),
     ),
@@ -85,6 +87,7 @@ BUILTIN_ROLES: dict[str, tuple[object, object, str, list[str]]] = {
         DataScope.ALL,
         grant(BUSINESS, ["view", "create", "edit", "delete", "transfer", "export", "approve"])
         + grant(["analytics"], ["view", "export", "configure"])
+        + grant(["marketing"], ["view", "export"])
         + grant(["service"], ["view", "create", "edit", "delete", "transfer", "export"])
         + grant(["knowledge"], ["view", "create", "edit", "delete", "configure"]),
     ),
@@ -93,6 +96,7 @@ BUILTIN_ROLES: dict[str, tuple[object, object, str, list[str]]] = {
         _("Runs the total lead pool, web forms and campaigns."),
         DataScope.ALL,
         grant(["leads"], ["view", "create", "edit", "delete", "transfer", "export", "configure"])
+        + grant(["marketing"], ["view", "create", "edit", "delete", "export", "configure"])
         + grant(["customers"], ["view"])
         + grant(["analytics"], ["view", "export"])
         + grant(["knowledge"], ["view", "create", "edit"]),

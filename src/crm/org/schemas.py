@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from ninja import Field, FilterSchema, Schema
+from pydantic import StringConstraints
 
 from crm.core.api import FilterId, RecordId
 
@@ -127,6 +129,10 @@ class UserFilter(FilterSchema):
     is_active: bool | None = None
 
 
+FieldRuleKey = Annotated[str, StringConstraints(max_length=100)]
+FieldRuleValue = Annotated[str, StringConstraints(max_length=20)]
+
+
 class RoleRead(Schema):
     id: int
     name: str
@@ -137,6 +143,9 @@ class RoleRead(Schema):
     scope_department_ids: list[RecordId]
     require_2fa: bool
     is_builtin: bool
+    field_rules: dict[str, str] = Field(
+        default_factory=dict, description="Field-level permissions (docs/security.md)"
+    )
 
     @staticmethod
     def resolve_scope_department_ids(obj: object) -> list[int]:
@@ -150,6 +159,11 @@ class RoleWrite(Schema):
     data_scope: str = "self"
     scope_department_ids: list[RecordId] = []
     require_2fa: bool = False
+    field_rules: dict[FieldRuleKey, FieldRuleValue] | None = Field(
+        None,
+        max_length=50,
+        description='{"customers.Customer.phone": "masked", ...}; omitted = unchanged',
+    )
 
 
 class RoleCopy(Schema):

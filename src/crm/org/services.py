@@ -535,8 +535,12 @@ def save_role(
     scope_departments: list[Department] | None = None,
     description: str = "",
     require_2fa: bool = False,
+    field_rules: dict[str, str] | None = None,
 ) -> Role:
-    """Create or edit a role. Built-in roles can be edited too (they stay marked built-in)."""
+    """Create or edit a role. Built-in roles can be edited too (they stay marked built-in).
+
+    ``field_rules`` (field-level permissions, crm.core.fieldaccess): None leaves them as they are.
+    """
     from crm.core.scoping import DataScope
 
     require_admin(actor)
@@ -571,6 +575,8 @@ def save_role(
     role = role or Role(org_id=org_id_of(actor))
     role.name, role.permissions, role.data_scope = name, perms, data_scope
     role.description, role.require_2fa = description, require_2fa
+    if field_rules is not None:
+        role.field_rules = _clean_field_rules(field_rules)
     role.save()
     role.scope_departments.set(depts if data_scope == DataScope.CUSTOM else [])
     after = {
@@ -586,6 +592,27 @@ def save_role(
     return role
 
 
+def _clean_field_rules(rules: dict[str, str]) -> dict[str, str]:
+    """Validate field-level rules: known keys, rules their kind accepts (visible is dropped)."""
+    from crm.core import fieldaccess
+
+    errors = [
+        str(key)
+        for key, rule in rules.items()
+        if key not in fieldaccess.BY_KEY
+        or rule not in fieldaccess.KIND_RULES[fieldaccess.BY_KEY[key].kind]
+    ]
+    if errors:
+        raise ValidationFailed(
+            field_errors={
+                "field_rules": [
+                    _("Unknown field or rule: %(keys)s.") % {"keys": ", ".join(errors[:5])}
+                ]
+            }
+        )
+    return fieldaccess.clean_rules(rules)
+
+
 @transaction.atomic
 def copy_role(*, actor: User, role: Role, name: str) -> Role:
     """A new, editable role starting from ``role``'s permissions and scope."""
@@ -599,6 +626,7 @@ def copy_role(*, actor: User, role: Role, name: str) -> Role:
         scope_departments=list(role.scope_departments.all()),
         description=role.description,
         require_2fa=role.require_2fa,
+        field_rules=dict(role.field_rules or {}),
     )
 
 

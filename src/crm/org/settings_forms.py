@@ -273,6 +273,11 @@ class DeactivateUserForm(TablerFormMixin, forms.Form):
 
 
 # --- Roles ---------------------------------------------------------------------------------------
+def field_rule_name(key: str) -> str:
+    """The form input of a protectable field's rule (``fr__customers__Customer__phone``)."""
+    return "fr__" + key.replace(".", "__")
+
+
 class RoleForm(TablerFormMixin, forms.Form):
     """Name, permission matrix (``perm`` = ``module:action``), data scope and 2FA of a role."""
 
@@ -303,6 +308,48 @@ class RoleForm(TablerFormMixin, forms.Form):
         self.set_queryset("scope_departments", departments_for(user))
         self.fields["scope_departments"].widget.attrs["size"] = 8
         self.style_fields()
+
+    def field_rule_rows(self) -> list[dict[str, Any]]:
+        """Rows of the field-permission table: one per protectable field, one cell per rule."""
+        from crm.core import fieldaccess
+
+        rows = []
+        for item in fieldaccess.PROTECTABLE:
+            name = field_rule_name(item.key)
+            if self.is_bound:
+                current = self.data.get(name) or fieldaccess.VISIBLE
+            else:
+                current = (self.initial.get("field_rules") or {}).get(item.key, fieldaccess.VISIBLE)
+            allowed = fieldaccess.KIND_RULES[item.kind]
+            rows.append(
+                {
+                    "key": item.key,
+                    "name": name,
+                    "label": item.label,
+                    "cells": [
+                        {
+                            "value": r,
+                            "label": label,
+                            "allowed": r in allowed,
+                            "checked": r == current,
+                        }
+                        for r, label in fieldaccess.RULES
+                    ],
+                }
+            )
+        return rows
+
+    def field_rules(self) -> dict[str, str]:
+        """The posted field rules, ``{key: rule}`` (validated by the service)."""
+        from crm.core import fieldaccess
+
+        data: Any = self.data
+        out: dict[str, str] = {}
+        for item in fieldaccess.PROTECTABLE:
+            value = data.get(field_rule_name(item.key)) or fieldaccess.VISIBLE
+            if value != fieldaccess.VISIBLE:
+                out[item.key] = str(value)[:20]
+        return out
 
     def selected_permissions(self) -> set[str]:
         """The ticked ``module:action`` values to show in the matrix (bound or initial)."""

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from crm.core import fieldaccess
 from crm.core.errors import DomainError
 from crm.core.forms import apply_domain_error, raise_unless_form_error
 from crm.core.registry import transfer_labels
@@ -520,6 +521,17 @@ def _matrix(selected: set[str]) -> list[dict[str, Any]]:
     ]
 
 
+def _field_rule_summary(role: Role) -> list[tuple[Any, Any]]:
+    """(field, rule label) of the fields the role restricts, for the role page."""
+    labels = dict(fieldaccess.RULES)
+    rules = role.field_rules or {}
+    return [
+        (item.label, labels[rules[item.key]])
+        for item in fieldaccess.PROTECTABLE
+        if rules.get(item.key) in labels and rules[item.key] != fieldaccess.VISIBLE
+    ]
+
+
 def _role_form_page(request: HttpRequest, form: RoleForm, role: Role | None) -> HttpResponse:
     crumbs = (
         _role_crumbs((role.name, reverse("org:role_detail", args=[role.pk])), (_("Edit"), None))
@@ -534,6 +546,8 @@ def _role_form_page(request: HttpRequest, form: RoleForm, role: Role | None) -> 
             "role": role,
             "actions": ACTIONS,
             "matrix": _matrix(form.selected_permissions()),
+            "field_rule_rows": form.field_rule_rows(),
+            "field_rule_labels": fieldaccess.RULES,
             "scope": form.selected_scope(),
             "custom": DataScope.CUSTOM,
             "crumbs": crumbs,
@@ -556,6 +570,7 @@ def _save_role(request: HttpRequest, actor: User, role: Role | None) -> HttpResp
                 data_scope=data["data_scope"],
                 scope_departments=list(data["scope_departments"]),
                 require_2fa=data["require_2fa"],
+                field_rules=form.field_rules(),
             )
         except DomainError as exc:
             raise_unless_form_error(exc)
@@ -610,6 +625,7 @@ def role_edit(request: HttpRequest, pk: int) -> HttpResponse:
             "perm": list(role.permissions),
             "data_scope": role.data_scope,
             "require_2fa": role.require_2fa,
+            "field_rules": dict(role.field_rules or {}),
             "scope_departments": list(role.scope_departments.values_list("pk", flat=True)),
         },
     )
@@ -628,6 +644,7 @@ def role_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "role": role,
             "actions": ACTIONS,
             "matrix": _matrix(set(role.permissions)),
+            "field_rule_rows": _field_rule_summary(role),
             "scope_label": SCOPE_LABELS.get(role.data_scope, role.data_scope),
             "departments": role.scope_departments.visible_to(actor).order_by("path"),
             "members": role.users.visible_to(actor)

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
+from crm.core import custom_field_filters as cf_params
 from crm.core import custom_fields
 from crm.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from crm.core.forms import error_text
@@ -190,6 +191,7 @@ class _Selection:
                 if self.saved is None:
                     raise NotFound()
         self.rep = _int(get.get("rep"))
+        self.campaign = _int(get.get("campaign_id"))  # H-CAMP: click-through from attribution
         self.search = (get.get("search") or "").strip()[: queries.MAX_SEARCH]
         self.conditions: dict[str, Any] | None = None
         self.condition_q = Q()
@@ -221,6 +223,8 @@ class _Selection:
             qs = qs.filter(self.builtin.condition(me, now))
         if self.rep:
             qs = qs.filter(owner_id=self.rep)
+        if self.campaign:
+            qs = qs.filter(lead__campaign_id=self.campaign)
         if self.condition_q:
             qs = qs.filter(self.condition_q)
         if self.search:
@@ -229,7 +233,7 @@ class _Selection:
 
     def known_total(self, counts: dict[str, int], saved_counts: dict[int, int | None]) -> Any:
         """The number of matching rows when a sidebar count already says it (no second COUNT)."""
-        if self.rep or self.search or self.problems:
+        if self.rep or self.search or self.problems or self.campaign:
             return None
         if self.builtin is not None and not self.has_cond:
             return counts.get(self.builtin.key)
@@ -262,7 +266,9 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
     sel = _Selection(request, me, saved)
     custom_defs = custom_fields.column_defs(me, "opportunity")
     columns = _chosen_columns(request, sel.saved, [key for key, _f in custom_defs])
-    qs = queries.apply_sort(sel.queryset(me, now), sel.sort)
+    qs = sel.queryset(me, now)
+    qs = cf_params.filter_for_page(me, "opportunity", request.GET, qs, sel.problems)  # H-PLAT
+    qs = queries.apply_sort(qs, sel.sort)
     qs = qs.select_related("customer", "owner", "stage", "node", "pipeline")
     offset = (sel.page - 1) * sel.size
     rows = list(qs[offset : offset + sel.size + 1])
@@ -330,6 +336,8 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
     )
     applied = queries.merged_conditions(sel.builtin, sel.rep, sel.conditions)
     total = sel.known_total(counts, saved_counts)
+    if cf_params.has_filters(request.GET):  # H-PLAT: the sidebar counts ignore cf_<key>
+        total = None
     can_change_saved = sel.saved is not None and queries.can_change(me, sel.saved)
     return render(
         request,
@@ -578,6 +586,7 @@ CARD_FIELDS = (
     "version",
     "status",
     "is_key",
+    "is_confidential",
     "expected_amount",
     "actual_amount",
     "stage_id",

@@ -260,6 +260,13 @@ class Opportunity(ScopedModel):
     collaborators = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="+", verbose_name=_("collaborators")
     )
+    is_confidential = models.BooleanField(_("confidential"), default=False)
+    confidential_viewers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="+",
+        verbose_name=_("named viewers of a confidential record"),
+    )
     probability = models.PositiveSmallIntegerField(_("win probability (%)"), default=0)
     probability_level = models.CharField(_("probability level"), max_length=60, blank=True)
     feedback_cycle = models.CharField(_("feedback cycle"), max_length=60, blank=True)
@@ -321,7 +328,9 @@ class Opportunity(ScopedModel):
     stall_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = OpportunityQuerySet.as_manager()  # type: ignore[misc]
-    scope: ClassVar[ScopeFields] = ScopeFields(owner="owner", shared="collaborators")
+    scope: ClassVar[ScopeFields] = ScopeFields(
+        owner="owner", shared="collaborators", confidential=True
+    )
     scope_module: ClassVar[str] = "opportunities"
 
     class Meta:
@@ -329,6 +338,10 @@ class Opportunity(ScopedModel):
         verbose_name_plural = _("opportunities")
         ordering = ["-updated_at", "-pk"]
         indexes = [
+            # the confidential-record rule reads these ids once per request (H-CONF)
+            models.Index(
+                fields=["org"], condition=Q(is_confidential=True), name="opp_confidential_idx"
+            ),
             models.Index(fields=["org", "-updated_at", "-id"], name="opp_recent_idx"),
             models.Index(fields=["org", "owner", "status", "-updated_at"], name="opp_owner_idx"),
             models.Index(fields=["org", "status", "feedback_due_at"], name="opp_feedback_idx"),

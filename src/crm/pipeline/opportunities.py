@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
-from crm.core import audit, custom_fields
+from crm.core import audit, custom_fields, fieldaccess
 from crm.core.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from crm.core.locking import EditConflict, changes_since, check_version
 from crm.core.money import money, parse_money
@@ -45,6 +45,7 @@ from .models import (
     Stage,
     StageHistory,
 )
+from .services import history_changed
 
 #: Fields ``update_opportunity`` edits. Stage, status, owner and the follow-up blocks move
 #: through their own services.
@@ -438,6 +439,7 @@ def create_opportunity(
     if contacts:
         opportunity.contacts.set(_contacts_of(actor, customer.pk, contacts))
     _open_history(opportunity, actor=actor, contact=opportunity.contact, now=now)
+    history_changed(opportunity.org_id, [opportunity.pk])
     refresh_customer(customer.pk)
     audit.record_created(actor=actor, obj=opportunity, verb="opportunity.created")
     assert_in_scope(actor, opportunity, "view")
@@ -512,6 +514,7 @@ def update_opportunity(
     _require(actor, "edit")
     assert_in_scope(actor, opportunity, "edit")
     check_version(opportunity, version)
+    fieldaccess.guard_write(actor, opportunity, data)  # H-FIELD: field-level permissions
     clean = _clean_data(actor, data, opportunity.customer_id)
     if "custom" in data:
         clean["custom"] = custom_fields.clean_custom(
@@ -627,6 +630,7 @@ def move_stage(
     )
     _close_history(saved, now)
     _open_history(saved, actor=actor, contact=contact or saved.contact, now=now, note=note)
+    history_changed(saved.org_id, [saved.pk])
     return saved
 
 
@@ -774,6 +778,7 @@ def _close(
     _close_history(saved, now)
     if target is not None:
         _open_history(saved, actor=actor, contact=saved.contact, now=now, note=note)
+    history_changed(saved.org_id, [saved.pk])
     refresh_customer(saved.customer_id)
     if status == OpportunityStatus.WON:
         from crm.customers.models import Customer
@@ -849,6 +854,7 @@ def reopen_opportunity(
     )
     _close_history(saved, now)
     _open_history(saved, actor=actor, contact=saved.contact, now=now, note=note)
+    history_changed(saved.org_id, [saved.pk])
     refresh_customer(saved.customer_id)
     return saved
 

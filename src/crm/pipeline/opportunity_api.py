@@ -9,14 +9,17 @@ answers 409 ``edit_conflict`` whose ``errors`` say who changed which field.
 
 from typing import Any, Literal
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
+from crm.core import confidential
+from crm.core import custom_field_filters as cf_params
 from crm.core.api import Paginated, apply_sort, scoped, scoped_get
-from crm.core.errors import NotFound, PermissionDenied
+from crm.core.errors import Conflict, NotFound, PermissionDenied
 from crm.customers.models import Contact, Customer
 from crm.org.models import User
 
@@ -30,7 +33,9 @@ from .opportunity_schemas import (
     LineRead,
     LoseIn,
     MoveIn,
+    OpportunityBulkTransferIn,
     OpportunityCollaboratorsIn,
+    OpportunityCountOut,
     OpportunityCounts,
     OpportunityCreate,
     OpportunityFilter,
@@ -103,7 +108,7 @@ def read_queryset(qs: QuerySet[Opportunity]) -> QuerySet[Opportunity]:
         "last_followup_contact",
         "last_followup_by",
         "next_followup_collaborator",
-    ).prefetch_related("collaborators", "contacts", "lines")
+    ).prefetch_related("collaborators", "contacts", "lines", "confidential_viewers")
 
 
 def _opportunity(request: HttpRequest, pk: int) -> Opportunity:
@@ -128,6 +133,7 @@ def _after_write(request: HttpRequest, opportunity: Opportunity) -> Opportunity:
     "",
     response=list[OpportunityRead],
     summary="Opportunities you may see (filters, built-in and saved queries, sort, paginate)",
+    description=cf_params.API_HELP,
 )
 @paginate(Paginated)
 def list_opportunities(
@@ -154,6 +160,7 @@ def list_opportunities(
     if conditions is not None:
         parsed = queries.parse_conditions(conditions)
         qs = qs.filter(queries.compile_conditions(me, parsed, now=now))
+    qs = cf_params.filter_for_api(me, "opportunity", request.GET, qs)  # H-PLAT: cf_<key>
     return apply_sort(read_queryset(qs), sort, OPPORTUNITY_SORTS, OPPORTUNITY_DEFAULT_SORT)
 
 
@@ -178,6 +185,25 @@ def opportunity_counts(request: HttpRequest) -> Any:
             {"user": user, "count": n} for user, n in queries.overdue_by_rep(me, now=now)
         ],
     }
+
+
+@router.post(
+    "/bulk/transfer",
+    response=OpportunityCountOut,
+    summary="Transfer several opportunities to a colleague (all or nothing)",
+)
+def bulk_transfer(request: HttpRequest, payload: OpportunityBulkTransferIn) -> Any:
+    # R10.1 (api-gaps): the list page's bulk transfer, through the same service; an id the
+    # caller may not transfer is a 404 and nothing moves
+    _require(request, "transfer")
+    me = _me(request)
+    chosen = _scoped_many(scoped(request, Opportunity, "transfer"), payload.ids)
+    to_user = scoped_get(request, User, payload.to_user_id)
+    with transaction.atomic():
+        count = services.transfer_opportunities(
+            actor=me, opportunities=chosen, to_user=to_user, reason=payload.reason
+        )
+    return {"count": count}
 
 
 # --- Saved queries --------------------------------------------------------------------------------
@@ -241,18 +267,30 @@ def create_opportunity(request: HttpRequest, payload: OpportunityCreate) -> Any:
     if data.get("probability") is None:
         data.pop("probability", None)
     data["contact"] = _optional(request, Contact, payload.contact_id)
-    opportunity = services.create_opportunity(
-        actor=_me(request),
-        customer=customer,
-        data=data,
-        owner=_optional(request, User, payload.owner_id),
-        pipeline=_optional(request, Pipeline, payload.pipeline_id),
-        stage=_optional(request, Stage, payload.stage_id),
-        node=_optional(request, Stage, payload.node_id),
-        lines=[line.dict() for line in payload.lines],
-        collaborators=_scoped_many(scoped(request, User), payload.collaborator_ids),
-        contacts=_scoped_many(scoped(request, Contact), payload.contact_ids),
-    )
+    owner = _optional(request, User, payload.owner_id)
+    marked = payload.is_confidential or bool(payload.confidential_viewer_ids)
+    if marked:  # 403 before anything is written
+        confidential.require_may_create(_me(request), owner or _me(request))
+    with transaction.atomic():
+        opportunity = services.create_opportunity(
+            actor=_me(request),
+            customer=customer,
+            data=data,
+            owner=owner,
+            pipeline=_optional(request, Pipeline, payload.pipeline_id),
+            stage=_optional(request, Stage, payload.stage_id),
+            node=_optional(request, Stage, payload.node_id),
+            lines=[line.dict() for line in payload.lines],
+            collaborators=_scoped_many(scoped(request, User), payload.collaborator_ids),
+            contacts=_scoped_many(scoped(request, Contact), payload.contact_ids),
+        )
+        if marked:
+            confidential.set_confidential(
+                actor=_me(request),
+                record=opportunity,
+                is_confidential=payload.is_confidential,
+                viewers=payload.confidential_viewer_ids,
+            )
     return Status(201, _after_write(request, opportunity))
 
 
@@ -277,19 +315,34 @@ def update_opportunity(
     data = {k: v for k, v in data.items() if v is not None or k in NULLABLE_FIELDS}
     if "contact_id" in sent:
         data["contact"] = _optional(request, Contact, payload.contact_id)
-    services.update_opportunity(
-        actor=_me(request),
-        opportunity=opportunity,
-        data=data,
-        version=payload.version,
-        lines=None if payload.lines is None else [line.dict() for line in payload.lines],
-        collaborators=None
-        if payload.collaborator_ids is None
-        else _scoped_many(scoped(request, User), payload.collaborator_ids),
-        contacts=None
-        if payload.contact_ids is None
-        else _scoped_many(scoped(request, Contact), payload.contact_ids),
-    )
+    marks = payload.is_confidential is not None or payload.confidential_viewer_ids is not None
+    if marks:  # 403 before anything is written
+        confidential.require_may_change(_me(request), opportunity)
+    with transaction.atomic():
+        if marks and not (sent - {"version", *confidential.KEYS}):
+            if payload.version != opportunity.version:
+                raise Conflict()
+        else:
+            services.update_opportunity(
+                actor=_me(request),
+                opportunity=opportunity,
+                data=data,
+                version=payload.version,
+                lines=None if payload.lines is None else [line.dict() for line in payload.lines],
+                collaborators=None
+                if payload.collaborator_ids is None
+                else _scoped_many(scoped(request, User), payload.collaborator_ids),
+                contacts=None
+                if payload.contact_ids is None
+                else _scoped_many(scoped(request, Contact), payload.contact_ids),
+            )
+        if marks:
+            confidential.set_confidential(
+                actor=_me(request),
+                record=opportunity,
+                is_confidential=payload.is_confidential,
+                viewers=payload.confidential_viewer_ids,
+            )
     return _after_write(request, opportunity)
 
 

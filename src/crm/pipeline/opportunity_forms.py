@@ -16,6 +16,7 @@ from django.forms.utils import ErrorDict
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
+from crm.core import fieldaccess
 from crm.core.custom_field_forms import CustomFieldsMixin
 from crm.core.errors import Conflict, DomainError
 from crm.core.forms import TablerForm
@@ -190,6 +191,7 @@ class OpportunityForm(CustomFieldsMixin, TablerForm):
             self.fields[field].choices = dictionary_choices(org_id, kind, current)  # type: ignore[attr-defined]
         self.fields["collaborators"].queryset = colleagues_for(user)  # type: ignore[attr-defined]
         if opportunity is not None:
+            fieldaccess.protect_form(self, user, Opportunity, opportunity)  # H-FIELD
             for name in ("customer", "pipeline", "stage", "node"):
                 del self.fields[name]
             customer_id: int | None = opportunity.customer_id

@@ -174,6 +174,12 @@ class OpportunityRead(Schema):
     source_label: str
     owner: UserBrief
     collaborators: list[UserBrief]
+    is_confidential: bool = Field(
+        False, description="Seen only by the owner, collaborators, named viewers and admins"
+    )
+    confidential_viewer_ids: list[int] = Field(
+        default_factory=list, description="Named viewers of a confidential opportunity"
+    )
     probability: int = Field(..., description="Win probability, 0–100 %")
     probability_level: str
     probability_level_label: str
@@ -221,6 +227,10 @@ class OpportunityRead(Schema):
     @staticmethod
     def resolve_collaborators(obj: Any) -> list[Any]:
         return list(obj.collaborators.all())
+
+    @staticmethod
+    def resolve_confidential_viewer_ids(obj: Any) -> list[int]:
+        return sorted(u.pk for u in obj.confidential_viewers.all())
 
     @staticmethod
     def resolve_lines(obj: Any) -> list[Any]:
@@ -318,6 +328,12 @@ class OpportunityCreate(_OpportunityFields):
     contact_id: int | None = Field(None, description="Main contact (of the customer)")
     contact_ids: list[RecordId] = Field([], max_length=100, description="Other contacts")
     lines: list[LineIn] = Field([], max_length=200)
+    is_confidential: bool = Field(
+        False, description="Confidential (R1.4); only the future owner or an admin may set it"
+    )
+    confidential_viewer_ids: list[RecordId] = Field(
+        [], max_length=50, description="Colleagues who may see it while it is confidential"
+    )
 
 
 class OpportunityUpdate(Schema):
@@ -343,6 +359,12 @@ class OpportunityUpdate(Schema):
         None, max_length=100, description="Replaces them"
     )
     lines: list[LineIn] | None = Field(None, max_length=200, description="Replaces the lines")
+    is_confidential: bool | None = Field(
+        None, description="Mark or clear confidential (owner or admin only, else 403)"
+    )
+    confidential_viewer_ids: list[RecordId] | None = Field(
+        None, max_length=50, description="Replaces the named viewers (owner or admin only)"
+    )
 
 
 class MoveIn(Schema):
@@ -388,6 +410,18 @@ class ReopenIn(Schema):
 class OpportunityTransferIn(Schema):
     to_user_id: int
     reason: str = Field("", max_length=300)
+
+
+class OpportunityBulkTransferIn(Schema):
+    """R10.1 (api-gaps): transfer several opportunities to a colleague, all or nothing."""
+
+    ids: list[RecordId] = Field(..., min_length=1, max_length=500)
+    to_user_id: int = Field(..., ge=1, le=2**63 - 1)
+    reason: str = Field("", max_length=300)
+
+
+class OpportunityCountOut(Schema):
+    count: int
 
 
 class OpportunityCollaboratorsIn(Schema):
@@ -499,6 +533,7 @@ class OpportunityFilter(FilterSchema):
     stage_id: FilterId | None = Field(None, description="In this stage (or at a node of it)")
     owner_id: FilterId | None = None
     customer_id: FilterId | None = None
+    campaign_id: FilterId | None = Field(None, description="Created from a lead of this campaign")
     is_key: bool | None = None
     overdue: bool | None = Field(None, description="true: no feedback within the cycle")
     stalled: bool | None = Field(None, description="true: in the stage longer than it allows")
@@ -506,6 +541,9 @@ class OpportunityFilter(FilterSchema):
     expected_close_to: date | None = Field(None, description="Expected to close on or before")
     updated_since: FilterDateTime | None = Field(
         None, description="Changed at or after (ISO 8601; no offset: the organisation's time zone)"
+    )
+    updated_before: FilterDateTime | None = Field(
+        None, description="Changed before (ISO 8601): with updated_since, one sync window"
     )
     saved_query_id: FilterId | None = Field(
         None, description="Apply a saved query you may see (read by the list, not by ``apply``)"
@@ -527,6 +565,8 @@ class OpportunityFilter(FilterSchema):
                 qs = qs.filter(**{field: value})
         if self.stage_id is not None:
             qs = qs.filter(Q(stage_id=self.stage_id) | Q(node_id=self.stage_id))
+        if self.campaign_id is not None:  # H-CAMP
+            qs = qs.filter(lead__campaign_id=self.campaign_id)
         overdue, stalled = overdue_q(now), stalled_q(now)
         if self.overdue is not None:
             qs = qs.filter(overdue) if self.overdue else qs.exclude(overdue)
@@ -536,9 +576,38 @@ class OpportunityFilter(FilterSchema):
             qs = qs.filter(expected_close_date__gte=self.expected_close_from)
         if self.expected_close_to:
             qs = qs.filter(expected_close_date__lte=self.expected_close_to)
-        if self.updated_since:
-            qs = qs.filter(updated_at__gte=self.updated_since)
-        return qs
+        return apply_updated_window(qs, self.updated_since, self.updated_before)
+
+
+def apply_updated_window(qs: QuerySet, since: Any, before: Any) -> QuerySet:
+    """R10.1 incremental sync: the rows changed at or after ``since`` and before ``before``
+    (either may be None). The one helper of every list's ``updated_since``/``updated_before``."""
+    if since:
+        qs = qs.filter(updated_at__gte=since)
+    if before:
+        qs = qs.filter(updated_at__lt=before)
+    return qs
+
+
+class UpdatedWindow(Schema):
+    """R10.1 incremental sync (api-gaps): ``?updated_since=…&updated_before=…&sort=updated_at``
+    pages through what changed in a window, oldest change first; keep the last ``updated_at``
+    seen as the next ``updated_since``."""
+
+    updated_since: FilterDateTime | None = Field(
+        None, description="Changed at or after (ISO 8601; no offset: the organisation's time zone)"
+    )
+    updated_before: FilterDateTime | None = Field(
+        None, description="Changed before (ISO 8601): with updated_since, one sync window"
+    )
+
+    def apply(self, qs: QuerySet) -> QuerySet:
+        return apply_updated_window(qs, self.updated_since, self.updated_before)
+
+
+def with_updated_sort(sorts: dict[str, str]) -> dict[str, str]:
+    """``sorts`` plus ``updated_at`` (the sort of an incremental sync)."""
+    return {**sorts, "updated_at": "updated_at"}
 
 
 #: public sort key -> model field (the list page's keys — amount, expected_close, owner — too)
@@ -559,5 +628,6 @@ OPPORTUNITY_SORTS = {
     "last_followup": "last_followup_at",
     "next_followup": "next_followup_at",
     "feedback_due": "feedback_due_at",
+    "updated_at": "updated_at",  # R10.1 incremental sync
 }
 OPPORTUNITY_DEFAULT_SORT = ["-updated_at", "-pk"]

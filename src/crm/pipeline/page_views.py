@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
@@ -31,6 +32,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from crm.core import confidential_forms
 from crm.core.errors import Conflict, DomainError, ValidationFailed
 from crm.core.forms import error_text, raise_unless_form_error
 from crm.core.locking import EditConflict
@@ -193,21 +195,24 @@ def opportunity_create(request: HttpRequest) -> HttpResponse:
     me = _me(request)
     if request.method == "POST":
         form = OpportunityForm(request.POST, user=me)
+        confidential_forms.attach(form, me)
         lines = posted_lines(request.POST)
         if form.is_valid():
             data = form.cleaned_data
             try:
-                opportunity = opportunities.create_opportunity(
-                    actor=me,
-                    customer=data["customer"],
-                    data=form.service_data(lines),
-                    pipeline=data["pipeline"],
-                    stage=data["stage"],
-                    node=data["node"],
-                    lines=lines,
-                    collaborators=list(data["collaborators"]),
-                    contacts=form.chosen_contacts(),
-                )
+                with transaction.atomic():
+                    opportunity = opportunities.create_opportunity(
+                        actor=me,
+                        customer=data["customer"],
+                        data=form.service_data(lines),
+                        pipeline=data["pipeline"],
+                        stage=data["stage"],
+                        node=data["node"],
+                        lines=lines,
+                        collaborators=list(data["collaborators"]),
+                        contacts=form.chosen_contacts(),
+                    )
+                    confidential_forms.apply(form, me, opportunity)
             except DomainError as exc:
                 raise_unless_form_error(exc)
                 form.show_error(exc)
@@ -221,6 +226,7 @@ def opportunity_create(request: HttpRequest) -> HttpResponse:
         raw = request.GET.get("customer") or ""
         customer = active_customers(me).filter(pk=int(raw)).first() if raw.isdigit() else None
         form = OpportunityForm(user=me, customer=customer, initial=_create_initial(me, customer))
+        confidential_forms.attach(form, me)
         lines = []
     return _form_page(request, form, None, lines)
 
@@ -235,24 +241,28 @@ def opportunity_edit(request: HttpRequest, pk: int) -> HttpResponse:
     opportunity = get_scoped_or_404(_read(me), me, pk, "edit")
     if request.method == "POST":
         form = OpportunityForm(request.POST, user=me, opportunity=opportunity)
+        confidential_forms.attach(form, me, opportunity)
         lines = posted_lines(request.POST)
         if form.is_valid():
             data = form.cleaned_data
             try:
-                opportunities.update_opportunity(
-                    actor=me,
-                    opportunity=opportunity,
-                    data=form.service_data(lines),
-                    version=data["version"],
-                    lines=lines,
-                    collaborators=list(data["collaborators"]),
-                    contacts=form.chosen_contacts(),
-                )
+                with transaction.atomic():
+                    opportunities.update_opportunity(
+                        actor=me,
+                        opportunity=opportunity,
+                        data=form.service_data(lines),
+                        version=data["version"],
+                        lines=lines,
+                        collaborators=list(data["collaborators"]),
+                        contacts=form.chosen_contacts(),
+                    )
+                    confidential_forms.apply(form, me, Opportunity.objects.get(pk=opportunity.pk))
             except EditConflict as exc:
                 opportunity = get_scoped_or_404(_read(me), me, pk, "edit")
                 form = OpportunityForm(
                     user=me, opportunity=opportunity, initial=opportunity_initial(opportunity)
                 )
+                confidential_forms.attach(form, me, opportunity)
                 form.show_error(exc)
                 lines = line_rows(_lines(me, opportunity))
             except DomainError as exc:
@@ -268,6 +278,7 @@ def opportunity_edit(request: HttpRequest, pk: int) -> HttpResponse:
         form = OpportunityForm(
             user=me, opportunity=opportunity, initial=opportunity_initial(opportunity)
         )
+        confidential_forms.attach(form, me, opportunity)
         lines = line_rows(_lines(me, opportunity))
     return _form_page(request, form, opportunity, lines)
 

@@ -91,6 +91,36 @@ def stage_in_use(stage: Stage) -> bool:
     return any(hook(stage) for hook in stage_in_use_hooks)
 
 
+HistoryChanged = Callable[[int, list[int]], None]
+StagesChanged = Callable[[int, int], None]
+#: Functions told, inside the writer's transaction, that the stage history of some opportunities
+#: changed (``fn(org_id, opportunity_ids)``) or that a pipeline's stages changed order or kind
+#: (``fn(org_id, pipeline_id)``), so that summaries of the history (the funnel's stays) follow.
+history_hooks: list[HistoryChanged] = []
+stage_order_hooks: list[StagesChanged] = []
+
+
+def register_history_hooks(on_history: HistoryChanged, on_stages: StagesChanged) -> None:
+    """Register what to do when stage history, or a pipeline's order of stages, changes."""
+    if on_history not in history_hooks:
+        history_hooks.append(on_history)
+    if on_stages not in stage_order_hooks:
+        stage_order_hooks.append(on_stages)
+
+
+def history_changed(org_id: int, opportunity_ids: Iterable[int]) -> None:
+    """Every writer of stage history calls this, in its transaction, with the opportunities."""
+    ids = list(opportunity_ids)
+    for hook in history_hooks:
+        hook(org_id, ids)
+
+
+def stages_changed(org_id: int, pipeline_id: int) -> None:
+    """The pipeline's stages changed relative order or kind (called in the transaction)."""
+    for hook in stage_order_hooks:
+        hook(org_id, pipeline_id)
+
+
 # --- validation helpers --------------------------------------------------------------------------
 
 
@@ -496,6 +526,8 @@ def update_stage(*, actor: User, stage: Stage, data: dict[str, Any]) -> Stage:
             _partition(stage.pipeline)
             _check_shape(stage.pipeline)
             stage.refresh_from_db()
+            if original["kind"] != stage.kind:
+                stages_changed(stage.org_id, stage.pipeline_id)
     except ValidationFailed:
         for key, value in original.items():  # the caller's instance stays as stored
             setattr(stage, key, value)
@@ -533,6 +565,8 @@ def reorder_stages(
     if parent is None:
         _check_shape(pipeline)
     if before != ids:
+        if parent is None:
+            stages_changed(pipeline.org_id, pipeline.pk)
         target: Pipeline | Stage = parent if parent is not None else pipeline
         audit.record(
             actor=actor,

@@ -18,15 +18,17 @@ from ninja.pagination import paginate
 from crm.core.api import Paginated, apply_sort, scoped, scoped_get
 from crm.core.errors import NotFound, PermissionDenied
 from crm.customers.models import Customer
-from crm.org.models import User
+from crm.org.models import Role, User
 from crm.pipeline.models import Opportunity
+from crm.pipeline.opportunity_schemas import UpdatedWindow, with_updated_sort
 
-from . import approvals
+from . import approvals, flow_services
 from . import contract_services as contracts
 from . import order_services as orders
 from . import return_services as returns
 from .choices import ApprovalSubject
 from .contract_schemas import (
+    APPROVAL_SUBJECTS,
     CONTRACT_DEFAULT_SORT,
     CONTRACT_SORTS,
     ORDER_SORTS,
@@ -35,7 +37,11 @@ from .contract_schemas import (
     SHIPMENT_STATUSES,
     AmendmentRead,
     ApprovalDecisionIn,
+    ApprovalFlowIn,
+    ApprovalFlowRead,
+    ApprovalMoveIn,
     ApprovalRequestRead,
+    ApprovalStepIn,
     ApprovalSubmitIn,
     ApprovalTaskRead,
     ContractAmendIn,
@@ -56,7 +62,9 @@ from .contract_schemas import (
     ReturnUpdate,
 )
 from .models import (
+    ApprovalFlow,
     ApprovalRequest,
+    ApprovalStep,
     Contract,
     ContractAmendment,
     Order,
@@ -201,6 +209,128 @@ def withdraw_request(request: HttpRequest, request_id: int) -> Any:
     return scoped_get(request, _requests(request), request_id)
 
 
+# --- Approval flows and steps (R10.1, api-gaps: the settings pages, through flow_services) ------
+def _flow_action(request: HttpRequest) -> str:
+    """``configure`` (or ``view`` for an organisation administrator): 403 for anyone else."""
+    return flow_services.configure_action(_me(request))
+
+
+def _flows(request: HttpRequest) -> QuerySet[ApprovalFlow]:
+    return scoped(request, ApprovalFlow, _flow_action(request)).prefetch_related("steps")
+
+
+def _flow(request: HttpRequest, flow_id: int) -> ApprovalFlow:
+    flow: ApprovalFlow = scoped_get(request, _flows(request), flow_id)
+    return flow
+
+
+def _step(request: HttpRequest, step_id: int) -> ApprovalStep:
+    qs = scoped(request, ApprovalStep, _flow_action(request)).select_related("flow")
+    step: ApprovalStep = scoped_get(request, qs, step_id)
+    return step
+
+
+def _step_data(request: HttpRequest, payload: ApprovalStepIn) -> dict[str, Any]:
+    data = payload.dict(exclude={"user_id", "role_id"})
+    data["user"] = None if payload.user_id is None else scoped_get(request, User, payload.user_id)
+    data["role"] = None if payload.role_id is None else scoped_get(request, Role, payload.role_id)
+    return data
+
+
+@router.get(
+    "/approval-flows",
+    response=list[ApprovalFlowRead],
+    summary="Approval flows with their steps, per subject in the order they are tried",
+)
+@paginate(Paginated)
+def list_approval_flows(
+    request: HttpRequest,
+    subject: APPROVAL_SUBJECTS | None = None,
+) -> Any:
+    qs = _flows(request)
+    if subject:
+        qs = qs.filter(subject=subject)
+    return qs.order_by("subject", "sort_order", "pk")
+
+
+@router.post(
+    "/approval-flows", response={201: ApprovalFlowRead}, summary="Add an approval flow (no steps)"
+)
+def create_approval_flow(request: HttpRequest, payload: ApprovalFlowIn) -> Any:
+    _flow_action(request)
+    flow = flow_services.save_flow(actor=_me(request), data=payload.dict())
+    return Status(201, _flow(request, flow.pk))
+
+
+@router.get("/approval-flows/{flow_id}", response=ApprovalFlowRead, summary="An approval flow")
+def get_approval_flow(request: HttpRequest, flow_id: int) -> Any:
+    return _flow(request, flow_id)
+
+
+@router.put(
+    "/approval-flows/{flow_id}",
+    response=ApprovalFlowRead,
+    summary="Replace a flow's name, subject, conditions and active flag (steps stay)",
+)
+def update_approval_flow(request: HttpRequest, flow_id: int, payload: ApprovalFlowIn) -> Any:
+    flow = _flow(request, flow_id)
+    flow_services.save_flow(actor=_me(request), data=payload.dict(), flow=flow)
+    return _flow(request, flow_id)
+
+
+@router.post(
+    "/approval-flows/{flow_id}/move",
+    response=ApprovalFlowRead,
+    summary="Move a flow one place up or down among the flows of its subject",
+)
+def move_approval_flow(request: HttpRequest, flow_id: int, payload: ApprovalMoveIn) -> Any:
+    flow = _flow(request, flow_id)
+    flow_services.move_flow(actor=_me(request), flow=flow, direction=payload.direction)
+    return _flow(request, flow_id)
+
+
+@router.post(
+    "/approval-flows/{flow_id}/steps",
+    response={201: ApprovalFlowRead},
+    summary="Add a step at the end of a flow",
+)
+def add_approval_step(request: HttpRequest, flow_id: int, payload: ApprovalStepIn) -> Any:
+    flow = _flow(request, flow_id)
+    flow_services.save_step(actor=_me(request), flow=flow, data=_step_data(request, payload))
+    return Status(201, _flow(request, flow_id))
+
+
+@router.put(
+    "/approval-steps/{step_id}", response=ApprovalFlowRead, summary="Replace a step of a flow"
+)
+def update_approval_step(request: HttpRequest, step_id: int, payload: ApprovalStepIn) -> Any:
+    step = _step(request, step_id)
+    flow_services.save_step(
+        actor=_me(request), flow=step.flow, data=_step_data(request, payload), step=step
+    )
+    return _flow(request, step.flow_id)
+
+
+@router.post(
+    "/approval-steps/{step_id}/move",
+    response=ApprovalFlowRead,
+    summary="Move a step one place up or down within its flow",
+)
+def move_approval_step(request: HttpRequest, step_id: int, payload: ApprovalMoveIn) -> Any:
+    step = _step(request, step_id)
+    flow_services.move_step(actor=_me(request), step=step, direction=payload.direction)
+    return _flow(request, step.flow_id)
+
+
+@router.delete(
+    "/approval-steps/{step_id}", response=ApprovalFlowRead, summary="Remove a step of a flow"
+)
+def delete_approval_step(request: HttpRequest, step_id: int) -> Any:
+    step = _step(request, step_id)
+    flow_services.delete_step(actor=_me(request), step=step)
+    return _flow(request, step.flow_id)
+
+
 # --- Orders ---------------------------------------------------------------------------------------
 def _orders(request: HttpRequest, action: str = "view") -> QuerySet[Order]:
     return (
@@ -214,19 +344,22 @@ def _orders(request: HttpRequest, action: str = "view") -> QuerySet[Order]:
 @paginate(Paginated)
 def list_orders(
     request: HttpRequest,
+    window: Query[UpdatedWindow],
     contract_id: QueryId | None = None,
     status: SHIPMENT_STATUSES | None = None,
     external_ref: str | None = Query(None, max_length=100),
-    sort: str | None = Query(None, description="number, created, amount (- for descending)"),
+    sort: str | None = Query(
+        None, description="number, created, amount, updated_at (- for descending)"
+    ),
 ) -> Any:
-    qs = _orders(request)
+    qs = window.apply(_orders(request))  # R10.1 incremental sync
     if contract_id is not None:
         qs = qs.filter(contract_id=contract_id)
     if status:
         qs = qs.filter(status=status)
     if external_ref:
         qs = qs.filter(external_ref=external_ref)
-    return apply_sort(qs, sort, ORDER_SORTS, ["-created_at", "-pk"])
+    return apply_sort(qs, sort, with_updated_sort(ORDER_SORTS), ["-created_at", "-pk"])
 
 
 @router.post(
@@ -405,12 +538,17 @@ def refund_return(request: HttpRequest, return_id: int, payload: ReturnRefundIn)
 def list_contracts(
     request: HttpRequest,
     filters: Query[ContractFilter],
+    window: Query[UpdatedWindow],
     sort: str | None = Query(
-        None, description="Comma-separated, - for descending: " + ", ".join(CONTRACT_SORTS)
+        None,
+        description="Comma-separated, - for descending: "
+        + ", ".join(with_updated_sort(CONTRACT_SORTS)),
     ),
 ) -> Any:
-    qs = filters.apply(scoped(request, Contract), _me(request))
-    return apply_sort(contract_queryset(qs), sort, CONTRACT_SORTS, CONTRACT_DEFAULT_SORT)
+    qs = window.apply(filters.apply(scoped(request, Contract), _me(request)))  # R10.1 sync
+    return apply_sort(
+        contract_queryset(qs), sort, with_updated_sort(CONTRACT_SORTS), CONTRACT_DEFAULT_SORT
+    )
 
 
 @router.post(

@@ -15,7 +15,8 @@ from crm.core.forms import TablerForm
 from crm.customers.forms import EMPTY, UserChoiceField, colleagues_for
 from crm.customers.models import Customer
 from crm.customers.selectors import active_customers
-from crm.org.models import Role, User
+from crm.org.models import Department, Role, User
+from crm.org.settings_forms import DepartmentChoiceField
 
 from .choices import (
     ApprovalMode,
@@ -255,6 +256,9 @@ class ContractFilterForm(TablerForm):
     owner_id = UserChoiceField(
         label=_("Owner"), queryset=User.objects.none(), required=False, empty_label="—"
     )
+    department_id = DepartmentChoiceField(
+        label=_("Department"), queryset=Department.objects.none(), required=False, empty_label="—"
+    )
     signed_from = _date(_("Signed from"))
     signed_to = _date(_("Signed to"))
     renewal_within_days = forms.IntegerField(
@@ -266,6 +270,7 @@ class ContractFilterForm(TablerForm):
         super().__init__(*args, **kwargs)
         self.fields["status"].choices = EMPTY + list(ContractStatus.choices)  # type: ignore[attr-defined]
         self.set_queryset("owner_id", colleagues_for(user))
+        self.set_queryset("department_id", Department.objects.visible_to(user).order_by("path"))
         self.fields["sort"].choices = sorts  # type: ignore[attr-defined]
         self.style_fields()
 

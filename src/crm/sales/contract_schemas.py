@@ -52,12 +52,32 @@ RETURN_SORTS = {"number": "number", "created": "created_at", "amount": "amount"}
 
 
 # --- The contract list's filters -----------------------------------------------------------------
+def owner_department_q(user: Any, department_id: int, owner: str = "owner") -> Q:
+    """Records whose owner is in the department ``department_id`` or below it, when ``user``
+    may see that department (``Department.objects.visible_to``); otherwise nothing, as for a
+    department that does not exist (another organisation's id finds no record)."""
+    from crm.org.models import Department
+
+    path = (
+        Department.objects.visible_to(user)
+        .filter(pk=department_id)
+        .values_list("path", flat=True)
+        .first()
+    )
+    if path is None:
+        return Q(pk__in=[])
+    return Q(**{f"{owner}__department__path__startswith": path})
+
+
 class ContractFilter(FilterSchema):
     """Filters of the contract list (page and API)."""
 
     q: str | None = Field(None, max_length=100, description="Number, name or customer name")
     status: CONTRACT_STATUSES | None = None
     owner_id: QueryId | None = None
+    department_id: QueryId | None = Field(
+        None, description="Owner's department and the departments below it"
+    )
     mine: bool | None = Field(None, description="true: only contracts you own")
     customer_id: QueryId | None = None
     opportunity_id: QueryId | None = None
@@ -98,6 +118,8 @@ class ContractFilter(FilterSchema):
             qs = qs.filter(owner_id=self.owner_id)
         if self.mine:
             qs = qs.filter(owner_id=user.pk)
+        if self.department_id is not None:
+            qs = qs.filter(owner_department_q(user, self.department_id))
         if self.customer_id is not None:
             qs = qs.filter(customer_id=self.customer_id)
         if self.opportunity_id is not None:
@@ -507,3 +529,72 @@ class ReturnUpdate(Schema):
 
 class ReturnRefundIn(ContractVersionIn):
     refunded_on: date = Field(..., description="The day the money went back")
+
+
+# --- approval flows (R10.1, api-gaps: the settings pages' flows and steps) ---------------------
+class ApprovalStepRead(Schema):
+    id: int
+    sort_order: int
+    name: str
+    approver_kind: str = Field(..., description="user, manager (the submitter's) or role")
+    mode: str = Field(..., description="any (one of them decides) or all (会签)")
+    user_id: int | None
+    role_id: int | None
+
+
+class ApprovalFlowRead(Schema):
+    """A flow: what it approves, when it applies (amount range, least discount) and its steps;
+    the first active matching flow of a subject, in ``sort_order``, is used."""
+
+    id: int
+    name: str
+    subject: str
+    min_amount: str | None
+    max_amount: str | None
+    min_discount_percent: str | None
+    is_active: bool
+    sort_order: int
+    steps: list[ApprovalStepRead]
+
+    @staticmethod
+    def resolve_min_amount(obj: Any) -> str | None:
+        return money_out(obj.min_amount)
+
+    @staticmethod
+    def resolve_max_amount(obj: Any) -> str | None:
+        return money_out(obj.max_amount)
+
+    @staticmethod
+    def resolve_min_discount_percent(obj: Any) -> str | None:
+        value = obj.min_discount_percent
+        return None if value is None else f"{value.normalize():f}"
+
+    @staticmethod
+    def resolve_steps(obj: Any) -> list[Any]:
+        return sorted(obj.steps.all(), key=lambda s: (s.sort_order, s.pk))
+
+
+APPROVAL_SUBJECTS = Literal["contract", "amendment", "quote", "return", "receipt", "write_off"]
+
+
+class ApprovalFlowIn(Schema):
+    """Every field of a flow (PUT replaces them all)."""
+
+    name: str = Field(..., min_length=1, max_length=100)
+    subject: APPROVAL_SUBJECTS
+    min_amount: Money = Field(None, description="Applies from this amount (empty: any)")
+    max_amount: Money = Field(None, description="Up to this amount (empty: any)")
+    min_discount_percent: Money = Field(None, description="Quotes: from this discount, percent")
+    is_active: bool = True
+
+
+class ApprovalStepIn(Schema):
+    name: str = Field(..., min_length=1, max_length=100)
+    approver_kind: Literal["user", "manager", "role"]
+    mode: Literal["any", "all"] = Field("any", description="all: everyone with the role (会签)")
+    user_id: int | None = Field(None, ge=1, le=2**63 - 1, description="approver_kind=user")
+    role_id: int | None = Field(None, ge=1, le=2**63 - 1, description="approver_kind=role")
+
+
+class ApprovalMoveIn(Schema):
+    direction: Literal["up", "down"]

@@ -36,7 +36,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
-from crm.core import audit
+from crm.core import audit, fieldaccess
 from crm.core.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from crm.core.locking import EditConflict, changes_since
 from crm.core.money import parse_money
@@ -370,6 +370,7 @@ def update_contract(
                 "through an amendment."
             )
         )
+    fieldaccess.guard_write(actor, contract, data)  # H-FIELD: field-level permissions
     clean = clean_fields(actor, data, EDITABLE_FIELDS, current=contract)
     if "amount" in clean and clean["amount"] is None:
         raise ValidationFailed(field_errors={"amount": [_("Enter the contract amount.")]})

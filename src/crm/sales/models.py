@@ -611,6 +611,7 @@ class Order(ScopedModel):
         indexes = [
             models.Index(fields=["org", "contract"], name="order_contract_idx"),
             models.Index(fields=["org", "status", "-created_at"], name="order_status_idx"),
+            models.Index(fields=["org", "-updated_at", "-id"], name="order_updated_idx"),
         ]
         constraints = [models.UniqueConstraint(fields=["org", "number"], name="order_unique")]
 

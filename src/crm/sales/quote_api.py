@@ -31,8 +31,11 @@ from .quote_schemas import (
     QUOTE_SORTS,
     PreviewIn,
     PreviewOut,
+    PriceListCreate,
     PriceListRead,
+    PriceListUpdate,
     ProductCreate,
+    ProductDeleted,
     ProductFilter,
     ProductRead,
     ProductUpdate,
@@ -122,9 +125,66 @@ def update_product(request: HttpRequest, product_id: int, payload: ProductUpdate
     return product_services.update_product(actor=_me(request), product=product, data=data)
 
 
+@router.delete(
+    "/products/{product_id}",
+    response=ProductDeleted,
+    summary="Delete an unused product (one that documents use is deactivated instead)",
+)
+def delete_product(request: HttpRequest, product_id: int) -> Any:
+    # R10.1 (api-gaps): the product page's delete, through the same service
+    _require_configure(request)
+    product = scoped_get(request, _products(request), product_id)
+    return {"deleted": product_services.delete_product(actor=_me(request), product=product)}
+
+
 # --- price lists ----------------------------------------------------------------------------------
 def _price_lists(request: HttpRequest) -> QuerySet[PriceList]:
     return scoped(request, PriceList).prefetch_related("items__product")
+
+
+def _price_items(request: HttpRequest, items: list[Any]) -> list[dict[str, Any]]:
+    """The posted prices with their products (every product must be one the caller sees)."""
+    ids = {item.product_id for item in items}
+    products = {p.pk: p for p in _products(request).filter(pk__in=ids)}
+    if len(products) != len(ids):
+        raise NotFound()
+    return [{"product": products[item.product_id], "price": item.price} for item in items]
+
+
+@router.post(
+    "/price-lists", response={201: PriceListRead}, summary="Create a price list with its prices"
+)
+def create_price_list(request: HttpRequest, payload: PriceListCreate) -> Any:
+    # R10.1 (api-gaps): the price-list page's save, through the same service
+    _require_configure(request)
+    saved = product_services.save_price_list(
+        actor=_me(request),
+        data=payload.dict(exclude={"items"}),
+        items=_price_items(request, payload.items),
+    )
+    return Status(201, _price_lists(request).get(pk=saved.pk))
+
+
+@router.patch(
+    "/price-lists/{price_list_id}",
+    response=PriceListRead,
+    summary="Change a price list (only the fields sent; items sent replace every price)",
+)
+def update_price_list(request: HttpRequest, price_list_id: int, payload: PriceListUpdate) -> Any:
+    # R10.1 (api-gaps)
+    _require_configure(request)
+    price_list = scoped_get(request, PriceList, price_list_id)
+    sent = payload.model_fields_set
+    data = {
+        k: v
+        for k, v in payload.dict(exclude={"items"}).items()
+        if k in sent and (v is not None or k in ("valid_from", "valid_until"))
+    }
+    items = None if payload.items is None else _price_items(request, payload.items)
+    product_services.save_price_list(
+        actor=_me(request), data=data, items=items, price_list=price_list
+    )
+    return _price_lists(request).get(pk=price_list.pk)
 
 
 @router.get("/price-lists", response=list[PriceListRead], summary="Price lists with their prices")

@@ -146,6 +146,37 @@ class PriceListRead(Schema):
         return list(obj.items.all())
 
 
+class PriceListItemIn(Schema):
+    """One price of a price list (R10.1, api-gaps)."""
+
+    product_id: RecordId = Field(..., description="A catalogue product")
+    price: Money = Field(..., description="Exclusive of tax; 0 or more")
+
+
+class PriceListCreate(Schema):
+    """A new price list with its prices (as the price-list page saves it)."""
+
+    name: str = Field(..., min_length=1, max_length=100)
+    valid_from: date | None = None
+    valid_until: date | None = None
+    is_active: bool = True
+    items: list[PriceListItemIn] = Field([], max_length=2000)
+
+
+class PriceListUpdate(Schema):
+    """Only the fields sent change; ``items``, when sent, replace every price."""
+
+    name: str | None = Field(None, min_length=1, max_length=100)
+    valid_from: date | None = None
+    valid_until: date | None = None
+    is_active: bool | None = None
+    items: list[PriceListItemIn] | None = Field(None, max_length=2000)
+
+
+class ProductDeleted(Schema):
+    deleted: bool = Field(..., description="false: documents use it, so it was deactivated")
+
+
 # --- quotes --------------------------------------------------------------------------------------
 class ContactBrief(Schema):
     id: int

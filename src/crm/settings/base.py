@@ -2,7 +2,8 @@
 
 Environment variables (see docs/configuration.md):
   CRM_DATA_DIR      where the embedded default keeps SQLite files, secret key, uploads (./var)
-  DATABASE_URL      e.g. postgres://crm@db/crm; default: SQLite in CRM_DATA_DIR
+  DATABASE_URL      e.g. postgres://crm_app@db/crm; default: SQLite in CRM_DATA_DIR
+  MIGRATE_DATABASE_URL  e.g. postgres://crm_owner@db/crm: the role `crm migrate` connects as
   REDIS_URL         e.g. redis://127.0.0.1:6379/0; enables the Redis cache and Redis-backed jobs
   SECRET_KEY        required in production; the embedded default generates and keeps one
   ALLOWED_HOSTS     comma-separated host names
@@ -84,6 +85,9 @@ INSTALLED_APPS = [
     "crm.analytics",
     "crm.service",
     "crm.knowledge",
+    "crm.marketing",
+    "crm.mailing",
+    "crm.scoring",
 ]
 
 MIDDLEWARE = [
@@ -158,6 +162,11 @@ def database_from_env(default_sqlite: Path) -> dict:
 
 
 DATABASES = {"default": database_from_env(DATA_DIR / "crm.sqlite3")}
+# Two PostgreSQL roles (docs/deployment.md §2): DATABASE_URL connects as the runtime role
+# (crm_app); MIGRATE_DATABASE_URL, when set, names the owner role (crm_owner) that `crm migrate`
+# connects as instead: same host, port and database, another user. Set it only where
+# migrations run (the release job), never on app servers or worker hosts.
+MIGRATE_DATABASE_URL = env("MIGRATE_DATABASE_URL")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and jobs ---------------------------------------------------------------------------
@@ -297,14 +306,15 @@ CRM_BASE_URL = env("CRM_BASE_URL").rstrip("/")
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-# Content security policy: no inline scripts; Alpine runs in its CSP-friendly mode is not
-# required because our own scripts are files and Alpine expressions are evaluated by Alpine.
-from csp.constants import NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE  # noqa: E402
+# Content security policy: no inline scripts and no eval (SECURITY B6). Alpine is its CSP build
+# (@alpinejs/csp): templates only name components registered in static files (crm/components.js)
+# and refer to their properties and methods.
+from csp.constants import NONE, SELF, UNSAFE_INLINE  # noqa: E402
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
-        "script-src": [SELF, UNSAFE_EVAL],  # Alpine.js evaluates its attribute expressions
+        "script-src": [SELF],
         "style-src": [SELF, UNSAFE_INLINE],  # Tabler and ECharts set inline styles
         "img-src": [SELF, "data:"],
         "font-src": [SELF, "data:"],

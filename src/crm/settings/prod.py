@@ -34,5 +34,14 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+# SECURITY C5: the __Host- prefix makes browsers accept these cookies only when Secure, with
+# Path=/ and no Domain, so a sibling subdomain cannot plant or overwrite them. htmx reads the CSRF
+# token from <meta name="csrf-token">, not from the cookie, so the name does not matter to it.
+SESSION_COOKIE_NAME = "__Host-sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken"
+SESSION_COOKIE_PATH = "/"
+CSRF_COOKIE_PATH = "/"
+SESSION_COOKIE_DOMAIN = None
+CSRF_COOKIE_DOMAIN = None
 LANGUAGE_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True

@@ -19,6 +19,7 @@ STORAGES = {
 }
 MEDIA_ROOT = DATA_DIR / "test-media"
 ROOT_URLCONF = "tests.urls"
+MIGRATE_DATABASE_URL = ""  # tests migrate their own test database as the test user
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.scopeapp"]  # noqa: F405
 
 if os.environ.get("CRM_TEST_DB") == "postgres":

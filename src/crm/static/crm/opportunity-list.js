@@ -162,6 +162,44 @@
         return this.rules.length === 0 && this.groups.length === 0;
       },
 
+      // Helpers for the templates: Alpine's CSP build evaluates property and method references
+      // only, so every comparison the markup needs is a method here.
+      get filled() {
+        return !this.empty;
+      },
+
+      get several() {
+        return this.rules.length + this.groups.length > 1;
+      },
+
+      needs(rule, input) {
+        return this.inputOf(rule) === input;
+      },
+
+      needsSingle(rule) {
+        return ["text", "number", "date", "days"].includes(this.inputOf(rule));
+      },
+
+      minOf(rule) {
+        return this.inputOf(rule) === "days" ? 1 : null;
+      },
+
+      placeholderOf(rule) {
+        return this.inputOf(rule) === "days" ? "7" : "";
+      },
+
+      optKey(opt) {
+        return String(opt[0]);
+      },
+
+      isChosen(rule, opt) {
+        return String(opt[0]) === String(rule.value);
+      },
+
+      isPicked(rule, opt) {
+        return rule.values.includes(String(opt[0]));
+      },
+
       get json() {
         const data = { match: this.match, rules: this.rules.map((r) => this.serialise(r)) };
         const groups = this.groups
@@ -187,6 +225,12 @@
           el.checked = ev.target.checked;
         });
         this.count();
+      },
+      get none() {
+        return this.checked === 0;
+      },
+      get some() {
+        return this.checked > 0;
       },
     };
   }

@@ -1,4 +1,6 @@
-"""``crm restore ARCHIVE``: load a backup into an empty, migrated database (crm.core.backup)."""
+"""``crm restore ARCHIVE``: load a backup into a migrated database (crm.core.backup): a
+whole-database archive into an empty database, one organisation's into a database that holds
+neither that organisation nor any of its ids."""
 
 from __future__ import annotations
 
@@ -10,7 +12,10 @@ from crm.core.backup import BackupError, restore_backup
 
 
 class Command(BaseCommand):
-    help = "Restore a backup archive into an empty database (run `crm migrate` first)."
+    help = (
+        "Restore a backup archive (run `crm migrate` first): a whole-database backup into an "
+        "empty database; one organisation's backup into a database without that organisation."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("archive", help="The .zip written by `crm backup`")
