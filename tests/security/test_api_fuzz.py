@@ -200,6 +200,8 @@ def map_path_parameters(context: Any, path_parameters: dict[str, Any]) -> dict[s
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value % 2:
             continue
+        if not 1 <= value <= 2**63 - 1:
+            continue  # a negative case's out-of-range id stays what the case is testing
         for prefix, label in PATH_TARGETS.get(name, []):
             candidates = KNOWN_IDS.get(label) if path.startswith(prefix) else None
             if candidates:

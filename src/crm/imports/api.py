@@ -78,7 +78,9 @@ def list_jobs(request: HttpRequest) -> Any:
 )
 def create_job(
     request: HttpRequest,
-    file: File[UploadedFile],
+    # Optional in the schema so that a missing or empty file (some clients drop an empty part)
+    # gets the service's clear 400 "Upload a .csv or .xlsx file." instead of a bare 422.
+    file: UploadedFile | None = File(None, description="The CSV or XLSX file (required)"),
     resource: str = Form(
         ..., min_length=1, max_length=30, description="customers, contacts, leads, …"
     ),
