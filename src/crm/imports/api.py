@@ -71,6 +71,11 @@ def list_jobs(request: HttpRequest) -> Any:
     return scoped(request, ImportJob).order_by("-created_at", "-pk")
 
 
+#: optional in the schema, so that a missing or empty file (some clients drop an empty part) gets
+#: the service's clear 400 "Upload a .csv or .xlsx file." instead of a bare 422
+UPLOAD = File(None, description="The CSV or XLSX file (required)")
+
+
 @router.post(
     "/jobs",
     response={201: ImportJobRead},
@@ -78,9 +83,7 @@ def list_jobs(request: HttpRequest) -> Any:
 )
 def create_job(
     request: HttpRequest,
-    # Optional in the schema so that a missing or empty file (some clients drop an empty part)
-    # gets the service's clear 400 "Upload a .csv or .xlsx file." instead of a bare 422.
-    file: UploadedFile | None = File(None, description="The CSV or XLSX file (required)"),
+    file: UploadedFile | None = UPLOAD,
     resource: str = Form(
         ..., min_length=1, max_length=30, description="customers, contacts, leads, …"
     ),
