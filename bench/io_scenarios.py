@@ -3,18 +3,22 @@
 - ``import``: an XLSX of customers (``--rows``; 100,000 at full scale, 10,000 at ``--small``)
   goes through the product's import engine exactly as the wizard drives it: ``create_job``
   (upload checks, header reading, suggested mapping), ``configure_job`` (duplicate mode *skip*),
-  ``start_job`` and the worker's ``run_job`` (batches, validation, duplicate detection through
-  ``find_customer``, ``create_customer``). The worker is called in-process instead of through
-  the queue, so the time is the engine's. 5 % of the rows repeat a customer of the organisation
-  (skipped as duplicates), 1 % carry a 7-digit mobile (the 2026-11-25 run: accepted). Rows per
-  second (target ≥ 3,000/s). Everything the run created is deleted afterwards.
+  ``start_job`` and the worker's ``run_job`` (batches, validation, duplicate detection, the
+  customers' creation with their contacts, moves, events and row keys). Since R11.2 the worker
+  takes the set-based path (``crm.imports.batch``); ``--per-row`` measures the row-by-row path
+  (``CRM_IMPORT_SET_BASED = False``) instead. The worker is called in-process instead of
+  through the queue, so the time is the engine's (the URL configuration, which a worker loads
+  once for its first job, is loaded before the clock starts). 5 % of the rows repeat a
+  customer of the organisation (skipped as duplicates), 1 % carry a 7-digit mobile (accepted).
+  Rows per second (target ≥ 3,000/s). Everything the run created is deleted afterwards, its
+  row keys included.
 - ``export``: every opportunity of the organisation, as the director (scope ALL), through the
   product's streaming export view (``/imports/export/opportunities/``, CSV then XLSX), consumed
   chunk by chunk as a client would. Each format runs in a fresh subprocess, which reports its
   seconds, rows per second and its peak RSS (``ru_maxrss``) before and after the download: the
   growth per 100,000 rows is what says whether 1,000,000 rows stay under 250 MB.
 
-``python -m bench.io_scenarios [--small] [--rows N] [--only import,export] [--label L]``
+``python -m bench.io_scenarios [--small] [--rows N] [--only import,export] [--per-row] [--label L]``
 writes ``bench/results/<date>-<scale>-<label>.json`` (label ``io`` by default).
 """
 
@@ -119,13 +123,18 @@ def customers_xlsx(org_id: int, rows: int, seed: int = 81) -> tuple[bytes, dict[
     return buffer.getvalue(), kinds
 
 
-def measure_import(rows: int, log: Any = print) -> dict[str, Any]:
+def measure_import(rows: int, log: Any = print, *, per_row: bool = False) -> dict[str, Any]:
     """Import ``rows`` customers from XLSX as the director, through the wizard's services and
-    the worker's job function; clean up afterwards."""
+    the worker's job function (set-based, or ``per_row``); clean up afterwards."""
+    from django.conf import settings
+    from django.urls import reverse
+
     from crm.imports import services as imports
     from crm.imports.choices import DuplicateMode
-    from crm.imports.models import ImportJob
+    from crm.imports.models import ImportJob, ImportRowKey
 
+    settings.CRM_IMPORT_SET_BASED = not per_row
+    reverse("imports:detail", args=[1])  # the URL configuration, loaded once per worker
     org = first_org()
     director = User.objects.select_related("org").get(pk=director_of(org).pk)
     t0 = time.perf_counter()
@@ -180,10 +189,12 @@ def measure_import(rows: int, log: Any = print) -> dict[str, Any]:
         Notification.objects.filter(org=org, pk__gt=marks["notification"]).delete()
         if job is not None:
             job.file.delete(save=False)
+            ImportRowKey.objects.filter(org=org, job=job).delete()
             ImportJob.objects.filter(pk=job.pk).delete()
         cleanup_seconds = time.perf_counter() - t0
     total = upload_seconds + run_seconds
     result = {
+        "path": "per-row" if per_row else "set-based",
         "rows": rows,
         "kinds": kinds,
         "file_mb": round(len(content) / 1e6, 2),
@@ -286,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", default="csv", choices=["csv", "xlsx"])
     parser.add_argument("--query", default="", help="export-once: a built-in list (mine)")
     parser.add_argument("--label", default="io", help="results file suffix (io)")
+    parser.add_argument(
+        "--per-row", action="store_true", help="import: the row-by-row path (for comparison)"
+    )
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "export-once":
@@ -302,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         "dataset_sizes": dataset.get("sizes"),
     }
     if "import" in only:
-        results["import"] = measure_import(rows)
+        results["import"] = measure_import(rows, per_row=args.per_row)
     if "export" in only:
         results["export"] = [measure_export(fmt) for fmt in ("csv", "xlsx")]
         # the same download of the director's few own ones: what a download costs whatever its

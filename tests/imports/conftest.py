@@ -47,6 +47,14 @@ def _clear_cache() -> None:
     cache.clear()
 
 
+@pytest.fixture(params=["set-based", "per-row"])
+def path(request: Any, settings: Any) -> str:
+    """Run the test on both paths of the engine (R11.2): the set-based batches and, with
+    ``CRM_IMPORT_SET_BASED = False``, one row at a time."""
+    settings.CRM_IMPORT_SET_BASED = request.param == "set-based"
+    return str(request.param)
+
+
 @pytest.fixture
 def iw(world: World) -> World:
     """The world where rep_east, manager1 and director may also work leads and export."""

@@ -15,6 +15,11 @@ of a hand-made record applies to an imported one:
 
 They raise ``DomainError`` for a row that cannot be imported; the message is shown to the user
 with the row's line number.
+
+A resource may also have a ``batch`` handler (``crm.imports.batch.BatchHandler``): the set-based
+path that decides and writes a whole batch of rows in a few statements with the same result as
+the three functions row by row (R11.2). Rows it cannot decide go through ``find``/``create``/
+``update`` one by one.
 """
 
 from __future__ import annotations
@@ -81,6 +86,8 @@ class Resource:
     #: the custom-field record kind (``crm.core.custom_fields``) whose fields are importable
     #: as extra columns ``custom.<key>`` (H-CF); "" for none
     custom_target: str = ""
+    #: the set-based batch handler (``crm.imports.batch.BatchHandler``), or None: row by row
+    batch: Any = None
 
     def field_named(self, key: str) -> ImportField | None:
         return next((f for f in self.fields if f.key == key), None)

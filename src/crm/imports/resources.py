@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy
 
 from crm.core.errors import PermissionDenied, ValidationFailed
 
+from .batch_customers import CustomerBatch
 from .registry import (
     EXTERNAL_ID,
     ImportField,
@@ -112,9 +113,13 @@ def dictionary_value(ctx: RowContext, kind: str, text: str, field: str) -> str:
     entries = ctx.cached(
         ("dict", kind), lambda: dictionaries.choices(ctx.actor.org_id, kind, include_inactive=False)
     )
+    found = ctx.cache.get(("dict-value", kind, text))  # the same cell text on many rows
+    if found is not None:
+        return str(found)
     folded = _fold(text)
     for value, label in entries:
         if folded in (_fold(value), _fold(label)):
+            ctx.cache["dict-value", kind, text] = value
             return str(value)
     allowed = "、".join(str(label) for _value, label in entries[:12])
     raise _error(
@@ -269,13 +274,17 @@ def _first_contact(values: dict[str, str]) -> dict[str, Any] | None:
     return contact
 
 
+def tag_names(text: str) -> list[str]:
+    """The tag names of a cell (separated by , ， ; ； 、 or |)."""
+    return [n.strip() for n in re.split(r"[,，;；、|]", text or "") if n.strip()]
+
+
 def _tags(ctx: RowContext, text: str) -> list[Any]:
     from crm.customers import services
     from crm.customers.models import Tag
 
-    names = [n.strip() for n in re.split(r"[,，;；、|]", text or "") if n.strip()]
     tags = []
-    for name in names:
+    for name in tag_names(text):
         tag = Tag.objects.visible_to(ctx.actor).filter(name=name[:40]).first()
         if tag is None:
             tag = services.create_tag(actor=ctx.actor, name=name)
@@ -495,6 +504,7 @@ CUSTOMERS = Resource(
     create=create_customer,
     update=update_customer,
     error_fields={"mobile": "contact_mobile", "title": "contact_title", "contacts": "contact_name"},
+    batch=CustomerBatch(),  # R11.2: new customers are decided and written set-based
 )
 
 

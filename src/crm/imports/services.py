@@ -6,11 +6,14 @@ mapping and options (duplicates: skip, update or create; strict: all or nothing)
 :func:`preview` runs the first rows through the very same code inside a transaction that is
 rolled back; :func:`start_job` queues the job, which a worker runs with :func:`run_job`.
 
-Rows are written through the resource's services (``crm.imports.resources``), each in a
-savepoint, batch by batch: a batch commits in one transaction together with the job's counters,
-its refused rows and ``next_row``. A killed worker therefore leaves no half-written batch, and
-:func:`resume_job` (or the periodic :func:`resume_stale_jobs`) continues after the last
-committed batch. A strict job runs in one transaction: one refused row rolls everything back.
+Rows are written through the resource's services (``crm.imports.resources``), batch by batch:
+a batch commits in one transaction together with the job's counters, its refused rows and
+``next_row``. A resource with a batch handler (customers) has each batch decided and written
+set-based (``crm.imports.batch``, R11.2) with the same outcome as row by row; otherwise, and
+for the rows the handler cannot decide, each row runs in its own savepoint (``run_row``). A
+killed worker therefore leaves no half-written batch, and :func:`resume_job` (or the periodic
+:func:`resume_stale_jobs`) continues after the last committed batch. A strict job runs in one
+transaction: one refused row rolls everything back.
 
 Every row that created or updated a record leaves a key (a hash of its values, and its external
 id when the file has one): running the same file again skips those rows, so nothing is created
@@ -47,6 +50,7 @@ from crm.core.notifications import notify
 from crm.org.models import User
 
 from . import readers
+from .batch import run_rows
 from .choices import DuplicateMode, Encoding, FileFormat, JobStatus
 from .exporters import write_xlsx
 from .models import ImportJob, ImportRowError, ImportRowKey, ImportTemplate
@@ -337,9 +341,8 @@ def _keep_key(job: ImportJob, key: str, obj: Any, line: int) -> None:
     )
 
 
-def _import_row(ctx: RowContext, job: ImportJob, line: int, values: dict[str, str]) -> RowOutcome:
-    """One row through the resource's services (the caller holds a savepoint)."""
-    resource = ctx.resource
+def check_required(resource: Resource, values: dict[str, str]) -> None:
+    """ValidationFailed naming each required column whose cell is empty."""
     missing = [f for f in resource.required if not values.get(f.key)]
     if missing:
         raise ValidationFailed(
@@ -347,16 +350,26 @@ def _import_row(ctx: RowContext, job: ImportJob, line: int, values: dict[str, st
                 f.key: [_("This column is required; the cell is empty.")] for f in missing
             }
         )
+
+
+def already_imported(line: int) -> str:
+    return _("Already imported (line %(line)d of an earlier import).") % {"line": line}
+
+
+def matches_existing(record: str) -> str:
+    return _("Matches an existing record: %(record)s.") % {"record": record}
+
+
+def _import_row(ctx: RowContext, job: ImportJob, line: int, values: dict[str, str]) -> RowOutcome:
+    """One row through the resource's services (the caller holds a savepoint)."""
+    resource = ctx.resource
+    check_required(resource, values)
     hashed = row_key(resource.key, values)
     known = ImportRowKey.objects.filter(
         org_id=job.org_id, resource=resource.key, key=hashed
     ).first()
     if known is not None and _existing(resource, job.org_id, known.object_id) is not None:
-        return RowOutcome(
-            line,
-            SKIPPED,
-            _("Already imported (line %(line)d of an earlier import).") % {"line": known.line},
-        )
+        return RowOutcome(line, SKIPPED, already_imported(known.line))
     external = values.get(EXTERNAL_ID, "")
     duplicate = None
     if external:
@@ -369,12 +382,8 @@ def _import_row(ctx: RowContext, job: ImportJob, line: int, values: dict[str, st
         duplicate = resource.find(ctx, values)
     mode = job.duplicate_mode
     if duplicate is not None and mode == DuplicateMode.SKIP:
-        return RowOutcome(
-            line,
-            SKIPPED,
-            _("Matches an existing record: %(record)s.") % {"record": resource.describe(duplicate)},
-            resource.describe(duplicate),
-        )
+        record = resource.describe(duplicate)
+        return RowOutcome(line, SKIPPED, matches_existing(record), record)
     if duplicate is not None and mode == DuplicateMode.UPDATE:
         obj = resource.update(ctx, duplicate, values)
         action = UPDATED
@@ -628,8 +637,8 @@ def _commit_batch(
         if not _still_mine(job.pk, token):
             return False
         errors = []
-        for index, line, cells in batch:
-            outcome = run_row(ctx, job, line, row_values(job, cells))
+        outcomes = run_rows(ctx, job, batch)
+        for (index, line, _cells), outcome in zip(batch, outcomes, strict=True):
             counts[outcome.action] += 1
             if outcome.action == FAILED:
                 errors.append(
@@ -683,17 +692,28 @@ def _run_strict(job: ImportJob, actor: User, resource: Resource, token: str) -> 
     counts = {CREATED: 0, UPDATED: 0, SKIPPED: 0, FAILED: 0}
     failures: list[tuple[int, int, str]] = []
     rows = 0
+
+    def run(chunk: list[tuple[int, int, list[str]]]) -> None:
+        for (index, line, _cells), outcome in zip(chunk, run_rows(ctx, job, chunk), strict=True):
+            counts[outcome.action] += 1
+            if outcome.action == FAILED:
+                failures.append((index, line, outcome.message))
+
     try:
         with transaction.atomic():
             if not _still_mine(job.pk, token):
                 return
+            size = batch_size()
+            chunk: list[tuple[int, int, list[str]]] = []
             with open_job_table(job) as table:
-                for index, line, cells in _indexed(table):
-                    rows = index + 1
-                    outcome = run_row(ctx, job, line, row_values(job, cells))
-                    counts[outcome.action] += 1
-                    if outcome.action == FAILED:
-                        failures.append((index, line, outcome.message))
+                for item in _indexed(table):
+                    rows = item[0] + 1
+                    chunk.append(item)
+                    if len(chunk) >= size:
+                        run(chunk)
+                        chunk = []
+                if chunk:
+                    run(chunk)
             if failures:
                 raise _StrictRollback
             ImportJob.objects.filter(pk=job.pk, run_token=token).update(
