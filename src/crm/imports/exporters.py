@@ -1,8 +1,9 @@
 """Streamed exports (R10.3): CSV and XLSX in constant memory, with formula neutralisation.
 
 - :func:`stream_csv` yields the CSV row by row (UTF-8 with a BOM so Excel opens Chinese text).
-- :func:`stream_xlsx` writes an XLSX with openpyxl's write-only mode (rows go to a temporary
-  file as they come) and yields the finished file in chunks.
+- :func:`stream_xlsx` writes the XLSX as it is sent (:mod:`crm.imports.xlsx_stream`): the first
+  chunk leaves with the first rows. :func:`write_xlsx` (openpyxl, write-only) writes the small
+  workbooks of templates and refused rows.
 - :func:`export_response` wraps either as a download, after checking the module's export
   permission and recording ``export.downloaded`` (resource, filters, row count) in the audit
   trail.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
@@ -122,13 +122,12 @@ def write_xlsx(
 def stream_xlsx(
     rows: Iterable[Sequence[Any]], columns: Sequence[Any], title: str = "Sheet1"
 ) -> Iterator[bytes]:
-    """The XLSX of ``columns`` and ``rows``, written to a temporary file in constant memory,
-    then yielded in chunks (an XLSX is a zip: its directory comes last)."""
-    with tempfile.TemporaryFile() as handle:
-        write_xlsx(handle, rows, columns, title)
-        handle.seek(0)
-        while chunk := handle.read(CHUNK):
-            yield chunk
+    """The XLSX of ``columns`` and ``rows``, streamed as it is written: the first chunk leaves
+    with the first rows, memory stays constant (:mod:`crm.imports.xlsx_stream`)."""
+    from .xlsx_stream import stream
+
+    cells = ([_xlsx_cell(v) for v in row] for row in rows)
+    return stream(cells, [_xlsx_cell(str(c)) for c in columns], title=title, chunk=CHUNK)
 
 
 def download(chunks: Iterator[bytes], filename: str, content_type: str) -> StreamingHttpResponse:

@@ -79,7 +79,7 @@ def export_customers(request: HttpRequest) -> HttpResponseBase:
     if tab not in tabs:
         tab = "mine"
     filters, problems = customer_views._parse_filters(request)
-    qs = filters.apply(customer_views._tab_queryset(me, tab), me)
+    qs = filters.apply(customer_views.tab_queryset(me, tab), me)
     qs = customer_views._custom_filter(request, me, qs, problems)
     qs, _problem = customer_views._sorted(
         qs, request.GET.get("sort") or "", CUSTOMER_SORTS, CUSTOMER_DEFAULT_SORT
