@@ -17,10 +17,11 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
 from crm.core.registry import Section, register_section
+from crm.core.rights import may, with_rights
 
 from . import selectors
 from .choices import METHOD_ICONS
-from .models import FollowUp, VisitPlan
+from .models import FollowUp
 
 SECTION_LIMIT = 30
 
@@ -61,23 +62,19 @@ def _context(request: HttpRequest, record: Any, customer_id: int, opportunity_id
     if not user.can("activities", "view"):
         return None
     back = f"{request.get_full_path()}#section-followups"
-    followups = list(selectors.record_followups(record)[: SECTION_LIMIT + 1])
+    # what the user may do to each row is read with the rows (one EXISTS per action, R11.2)
+    followups = list(
+        with_rights(selectors.record_followups(record), user, ("edit", "delete"))[
+            : SECTION_LIMIT + 1
+        ]
+    )
     more = len(followups) > SECTION_LIMIT
     followups = followups[:SECTION_LIMIT]
-    ids = [f.pk for f in followups]
-    editable = set(
-        FollowUp.objects.visible_to(user, "edit").filter(pk__in=ids).values_list("pk", flat=True)
-    )
-    deletable = set(
-        FollowUp.objects.visible_to(user, "delete").filter(pk__in=ids).values_list("pk", flat=True)
-    )
+    editable = {f.pk for f in followups if may(user, f, "edit")}
+    deletable = {f.pk for f in followups if may(user, f, "delete")}
     photos = _photos(followups)
-    plans = list(selectors.record_plans(record)[:20])
-    plan_editable = set(
-        VisitPlan.objects.visible_to(user, "edit")
-        .filter(pk__in=[p.pk for p in plans])
-        .values_list("pk", flat=True)
-    )
+    plans = list(with_rights(selectors.record_plans(record), user, ("edit",))[:20])
+    plan_editable = {p.pk for p in plans if may(user, p, "edit")}
     can_create = (
         user.can("activities", "create") and getattr(record, "merged_into_id", None) is None
     )

@@ -20,6 +20,7 @@ from .targets import (
     LEVEL_REP,
     MAX_YEAR,
     MIN_YEAR,
+    department_list,
     departments_in_scope,
     today_for,
 )
@@ -55,6 +56,11 @@ class DashboardFilterForm(TablerForm):
         self.user = user
         self.default_period = default_period
         self.set_queryset("department", departments_in_scope(user))
+        field: Any = self.fields["department"]
+        # the options from the request's list of those departments (the dashboard reads it too)
+        field.choices = [("", field.empty_label)] + [
+            (d.pk, field.label_from_instance(d)) for d in department_list(user)
+        ]
         self.fields["period"].initial = default_period
 
     def clean(self) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from .targets import (
     TargetBook,
     add_months,
     day_start,
-    departments_in_scope,
+    department_list,
     month_start,
     months_between,
     org_zone,
@@ -197,10 +197,11 @@ class Targets:
     books: dict[str, TargetBook]
     roots: list[Department] | None
     rep_paths: dict[int, str]
+    departments: list[Department] | None = None  # in the viewer's scope, when they see teams
 
     @classmethod
     def load(cls, sel: Selection) -> Targets:
-        books = {m: TargetBook.load(sel.viewer, m, sel.start, sel.end) for m in TargetMetric.values}
+        books = TargetBook.load_many(sel.viewer, TargetMetric.values, sel.start, sel.end)
         reps: set[int] = set()
         for book in books.values():
             reps |= book.entities("u")
@@ -211,18 +212,19 @@ class Targets:
             )
         }
         roots: list[Department] | None
+        depts: list[Department] | None = None
         if sel.department is not None:
             roots = [sel.department]
         elif not sees_teams(sel.viewer):
             roots = None
         else:
-            depts = list(departments_in_scope(sel.viewer))
+            depts = department_list(sel.viewer)
             roots = [
                 d
                 for d in depts
                 if not any(o.pk != d.pk and d.path.startswith(o.path) for o in depts)
             ]
-        return cls(sel=sel, books=books, roots=roots, rep_paths=rep_paths)
+        return cls(sel=sel, books=books, roots=roots, rep_paths=rep_paths, departments=depts)
 
     def rep(self, metric: str, user_id: int, start: date, end: date) -> Decimal | None:
         return self.books[metric].for_range("u", user_id, start, end)
@@ -345,50 +347,90 @@ def _people(viewer: User, ids: set[int]) -> dict[int, User]:
     }
 
 
-def _per_owner(qs: QuerySet[Any], value: Any, owner: str = "owner") -> dict[int, Any]:
-    return {
-        row[owner]: row["v"]
-        for row in qs.values(owner).annotate(v=value).order_by()
-        if row[owner] is not None
-    }
+@dataclass
+class _Grouped:
+    """One source's figures of the selection per owner and per month (one GROUP BY): the
+    dashboard's cards are their sums, the ranking their sums per owner, the trend per month."""
+
+    rows: list[dict[str, Any]]
+
+    def total(self, key: str, zero: Any = ZERO) -> Any:
+        return sum((r[key] for r in self.rows), zero)
+
+    def per_owner(self, key: str, zero: Any = ZERO) -> dict[int, Any]:
+        result: dict[int, Any] = {}
+        for r in self.rows:
+            if r["owner"] is not None:
+                result[r["owner"]] = result.get(r["owner"], zero) + r[key]
+        return result
+
+    def per_month(self, key: str) -> dict[date, Any]:
+        result: dict[date, Any] = {}
+        for r in self.rows:
+            month = _as_date(r["m"])
+            result[month] = result.get(month, ZERO) + r[key]
+        return result
+
+
+def _grouped(qs: QuerySet[Any], day: str | None, **measures: Any) -> _Grouped:
+    """``measures`` of ``qs`` per owner (and per month of ``day``)."""
+    if day is not None:
+        qs = qs.annotate(m=TruncMonth(day)).values("owner", "m")
+    else:
+        qs = qs.values("owner")
+    return _Grouped(list(qs.annotate(**measures).order_by()))
+
+
+def _trend_months(sel: Selection) -> tuple[list[date], date]:
+    """The months the trend shows (the last MAX_TREND_MONTHS) and the first day it counts."""
+    months = months_between(sel.start, sel.end)[-MAX_TREND_MONTHS:]
+    first = max(sel.start, months[0]) if months else sel.start
+    return months, first
 
 
 def dashboard(sel: Selection) -> Dashboard:
     """Cards, team ranking (reps and departments) and the monthly trend of the selection."""
     viewer = sel.viewer
-    signed = (
-        signed_contracts(sel)
-        .annotate(is_renewal=renewal_flag(viewer.org_id))  # type: ignore[arg-type]
-        .aggregate(
-            total=_sum("amount"),
-            count=Count("pk"),
-            renewal=_sum("amount", filter=Q(is_renewal=True)),
-            renewal_count=Count("pk", filter=Q(is_renewal=True)),
-        )
+    monthly = _trend_months(sel)[1] == sel.start  # the trend covers the whole selection
+    day = "signed_on" if monthly else None
+    signed = _grouped(
+        signed_contracts(sel).annotate(is_renewal=renewal_flag(viewer.org_id)),  # type: ignore[arg-type]
+        day,
+        total=_sum("amount"),
+        count=Count("pk"),
+        renewal=_sum("amount", filter=Q(is_renewal=True)),
+        renewal_count=Count("pk", filter=Q(is_renewal=True)),
     )
-    collected = confirmed_receipts(sel).aggregate(total=_sum("amount"), count=Count("pk"))
+    collected = _grouped(
+        confirmed_receipts(sel),
+        "received_on" if monthly else None,
+        total=_sum("amount"),
+        count=Count("pk"),
+    )
     due = due_plans(sel).aggregate(total=_sum("amount"))
-    customers = new_customers(sel).aggregate(count=Count("pk"))
+    customers = _grouped(new_customers(sel), None, count=Count("pk"))
     targets = Targets.load(sel)
     signed_target = targets.total(TargetMetric.SIGNED)
     collected_target = targets.total(TargetMetric.COLLECTED)
     customers_target = targets.total(TargetMetric.NEW_CUSTOMERS)
+    signed_total, collected_total = signed.total("total"), collected.total("total")
+    new_count = customers.total("count", 0)
     cards = {
         "signed_target": signed_target,
-        "signed": signed["total"],
-        "signed_count": signed["count"],
-        "achievement": rate(signed["total"], signed_target),
-        "collected": collected["total"],
-        "collected_count": collected["count"],
+        "signed": signed_total,
+        "signed_count": signed.total("count", 0),
+        "achievement": rate(signed_total, signed_target),
+        "collected": collected_total,
+        "collected_count": collected.total("count", 0),
         "collected_target": collected_target,
-        "collected_achievement": rate(collected["total"], collected_target),
+        "collected_achievement": rate(collected_total, collected_target),
         "due": due["total"],
-        "collection_rate": rate(collected["total"], due["total"]),
-        "renewal": signed["renewal"],
-        "renewal_count": signed["renewal_count"],
-        "new_customers": customers["count"],
+        "collection_rate": rate(collected_total, due["total"]),
+        "renewal": signed.total("renewal"),
+        "renewal_count": signed.total("renewal_count", 0),
+        "new_customers": new_count,
         "new_customers_target": (int(customers_target) if customers_target is not None else None),
-        "new_customers_achievement": rate(customers["count"], customers_target),
+        "new_customers_achievement": rate(new_count, customers_target),
         "urls": {
             "signed": contracts_url(sel, sel.start, sel.end),
             "collected": receipts_url(sel, sel.start, sel.end),
@@ -396,19 +438,36 @@ def dashboard(sel: Selection) -> Dashboard:
             "due": reverse("finance:plan_list"),
         },
     }
-    reps, departments = _ranking(sel, targets)
+    reps, departments = _ranking(
+        sel,
+        targets,
+        signed.per_owner("total"),
+        collected.per_owner("total"),
+        customers.per_owner("count", 0),
+    )
     figures = [reps]
     if departments is not None:
         figures.append(departments)
-    figures.append(_trend(sel, targets))
+    figures.append(
+        _trend(
+            sel,
+            targets,
+            signed.per_month("total") if monthly else None,
+            collected.per_month("total") if monthly else None,
+        )
+    )
     return Dashboard(sel=sel, cards=cards, figures=figures)
 
 
-def _ranking(sel: Selection, targets: Targets) -> tuple[Figure, Figure | None]:
+def _ranking(
+    sel: Selection,
+    targets: Targets,
+    signed: dict[int, Any],
+    collected: dict[int, Any],
+    customers: dict[int, Any],
+) -> tuple[Figure, Figure | None]:
+    """The reps' and departments' ranking from the selection's figures per owner."""
     viewer = sel.viewer
-    signed = _per_owner(signed_contracts(sel), _sum("amount"))
-    collected = _per_owner(confirmed_receipts(sel), _sum("amount"))
-    customers = _per_owner(new_customers(sel), Count("pk"))
     rep_ids = set(signed) | set(collected) | set(customers)
     for metric in TargetMetric.values:
         for pk in targets.books[metric].entities("u"):
@@ -467,7 +526,7 @@ def _ranking(sel: Selection, targets: Targets) -> tuple[Figure, Figure | None]:
     )
     if targets.roots is None:
         return reps, None
-    depts = list(departments_in_scope(viewer))
+    depts = targets.departments if targets.departments is not None else department_list(viewer)
     if sel.department is not None:
         depts = [d for d in depts if d.path.startswith(sel.department.path)]
     base_depth = min((d.path.count("/") for d in depts), default=0)
@@ -507,25 +566,33 @@ def _ranking(sel: Selection, targets: Targets) -> tuple[Figure, Figure | None]:
     return reps, departments
 
 
-def _trend(sel: Selection, targets: Targets) -> Figure:
-    months = months_between(sel.start, sel.end)[-MAX_TREND_MONTHS:]
-    first = max(sel.start, months[0]) if months else sel.start
-    signed = {
-        _as_date(row["m"]): row["v"]
-        for row in signed_contracts(sel, first, sel.end)
-        .annotate(m=TruncMonth("signed_on"))
-        .values("m")
-        .annotate(v=Sum("amount"))
-        .order_by()
-    }
-    collected = {
-        _as_date(row["m"]): row["v"]
-        for row in confirmed_receipts(sel, first, sel.end)
-        .annotate(m=TruncMonth("received_on"))
-        .values("m")
-        .annotate(v=Sum("amount"))
-        .order_by()
-    }
+def _trend(
+    sel: Selection,
+    targets: Targets,
+    signed: dict[date, Any] | None = None,
+    collected: dict[date, Any] | None = None,
+) -> Figure:
+    """The monthly trend; ``signed`` and ``collected`` per month when read already (the trend
+    then covers the whole selection)."""
+    months, first = _trend_months(sel)
+    if signed is None:
+        signed = {
+            _as_date(row["m"]): row["v"]
+            for row in signed_contracts(sel, first, sel.end)
+            .annotate(m=TruncMonth("signed_on"))
+            .values("m")
+            .annotate(v=Sum("amount"))
+            .order_by()
+        }
+    if collected is None:
+        collected = {
+            _as_date(row["m"]): row["v"]
+            for row in confirmed_receipts(sel, first, sel.end)
+            .annotate(m=TruncMonth("received_on"))
+            .values("m")
+            .annotate(v=Sum("amount"))
+            .order_by()
+        }
     rows = []
     for month in months:
         lo, hi = max(month, sel.start), min(add_months(month, 1), sel.end)

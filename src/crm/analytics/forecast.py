@@ -49,7 +49,8 @@ from django.utils.translation import gettext_lazy as _
 from crm.core.money import money
 from crm.org.models import Department, User
 from crm.pipeline.choices import CLOSED_STATUSES, OPEN_STATUSES, OpportunityStatus, StageKind
-from crm.pipeline.models import Opportunity, OpportunityLine, Stage, StageHistory
+from crm.pipeline.models import Opportunity, OpportunityLine, StageHistory
+from crm.pipeline.selectors import organisation_stages
 
 from .choices import PeriodKind
 from .figures import MONEY, PERCENT, TEXT, Column, Figure, rate
@@ -169,12 +170,19 @@ def historical_rates(
 ) -> dict[int, StageRate]:
     """P(won | was in stage S) for every open stage of the organisation, from the closed
     opportunities ``src`` sees (closed before ``as_of`` and history known then, when given).
-    Two queries: the stages, and one GROUP BY over stage history."""
+    Two queries: the stages (once per request), and one GROUP BY over stage history."""
+    assert src.org_id is not None
+    open_stages = sorted(
+        (
+            s
+            for s in organisation_stages(src.org_id).values()
+            if s.parent_id is None and s.kind == StageKind.OPEN
+        ),
+        key=lambda s: (s.sort_order, s.pk),
+    )
     rates = {
-        pk: StageRate(pk, name, prob, min_samples=min_samples)
-        for pk, name, prob in Stage.objects.filter(
-            org_id=src.org_id, parent__isnull=True, kind=StageKind.OPEN
-        ).values_list("pk", "name", "default_probability")
+        s.pk: StageRate(s.pk, s.name, s.default_probability, min_samples=min_samples)
+        for s in open_stages
     }
     history = src.qs(StageHistory).filter(
         stage__kind=StageKind.OPEN, opportunity__status__in=CLOSED_STATUSES
@@ -226,130 +234,130 @@ class RepFigures:
         self.won += other.won
 
 
-def _open_rows(src: Source, f: Filters, group: str) -> list[dict[str, Any]]:
-    """Open amounts and Σ amount × probability per (group, stage)."""
+def _period_q(f: Filters, prefix: str = "") -> tuple[Q, Q]:
+    """(open in the period, won in the period) of opportunities (through ``prefix``): open ones
+    expected to close in it, won ones that closed in it."""
+    open_q = Q(
+        **{
+            f"{prefix}status__in": OPEN_STATUSES,
+            f"{prefix}expected_close_date__gte": f.start,
+            f"{prefix}expected_close_date__lt": f.end,
+        }
+    )
+    won_q = Q(
+        **{
+            f"{prefix}status": OpportunityStatus.WON,
+            f"{prefix}actual_close_date__gte": f.start,
+            f"{prefix}actual_close_date__lt": f.end,
+        }
+    )
+    return open_q, won_q
+
+
+def _period_rows(src: Source, f: Filters, group: str) -> list[dict[str, Any]]:
+    """Per (group, stage): the open amounts and Σ amount × probability (``n_open`` open
+    opportunities or lines), and the won amounts (``n_won``) of the period. One GROUP BY for
+    both, since they read the same opportunities (R11.2)."""
     if f.product:
-        qs: QuerySet[Any] = src.qs(OpportunityLine).filter(
-            product=f.product,
-            opportunity__status__in=OPEN_STATUSES,
-            opportunity__expected_close_date__gte=f.start,
-            opportunity__expected_close_date__lt=f.end,
-        )
-        qs = qs.filter(f.owner_q("opportunity__"))
+        open_q, won_q = _period_q(f, "opportunity__")
+        qs: QuerySet[Any] = src.qs(OpportunityLine).filter(product=f.product)
+        qs = qs.filter(f.owner_q("opportunity__")).filter(open_q | won_q)
         return list(
             qs.values(key=F(f"opportunity__{group}"), st=F("opportunity__stage_id"))
             .annotate(
-                total=Sum("amount"),
+                n_open=Count("pk", filter=open_q),
+                total=Sum("amount", filter=open_q),
                 wsum=Sum(
                     ExpressionWrapper(
                         F("amount") * F("opportunity__probability"), output_field=_AMOUNT
-                    )
+                    ),
+                    filter=open_q,
                 ),
+                n_won=Count("pk", filter=won_q),
+                won=Sum("amount", filter=won_q),
             )
             .order_by()
         )
-    qs = src.qs(Opportunity).filter(
-        status__in=OPEN_STATUSES,
-        expected_close_date__gte=f.start,
-        expected_close_date__lt=f.end,
-        expected_amount__isnull=False,
-    )
-    qs = qs.filter(f.owner_q())
+    open_q, won_q = _period_q(f)
+    open_q &= Q(expected_amount__isnull=False)
+    qs = src.qs(Opportunity).filter(f.owner_q()).filter(open_q | won_q)
     return list(
         qs.values(key=F(group), st=F("stage_id"))
         .annotate(
-            total=Sum("expected_amount"),
+            n_open=Count("pk", filter=open_q),
+            total=Sum("expected_amount", filter=open_q),
             wsum=Sum(
-                ExpressionWrapper(F("expected_amount") * F("probability"), output_field=_AMOUNT)
+                ExpressionWrapper(F("expected_amount") * F("probability"), output_field=_AMOUNT),
+                filter=open_q,
             ),
+            n_won=Count("pk", filter=won_q),
+            won=Sum(Coalesce("actual_amount", ZERO, output_field=_AMOUNT), filter=won_q),
         )
         .order_by()
     )
 
 
-def _won_rows(src: Source, f: Filters, group: str) -> list[dict[str, Any]]:
-    """Won amounts per group in the period (actual close date in it)."""
-    if f.product:
-        qs: QuerySet[Any] = src.qs(OpportunityLine).filter(
-            product=f.product,
-            opportunity__status=OpportunityStatus.WON,
-            opportunity__actual_close_date__gte=f.start,
-            opportunity__actual_close_date__lt=f.end,
-        )
-        qs = qs.filter(f.owner_q("opportunity__"))
-        return list(
-            qs.values(key=F(f"opportunity__{group}")).annotate(won=Sum("amount")).order_by()
-        )
-    qs = src.qs(Opportunity).filter(
-        status=OpportunityStatus.WON,
-        actual_close_date__gte=f.start,
-        actual_close_date__lt=f.end,
-    )
-    qs = qs.filter(f.owner_q())
-    return list(
-        qs.values(key=F(group))
-        .annotate(won=Sum(Coalesce("actual_amount", ZERO, output_field=_AMOUNT)))
-        .order_by()
-    )
+def _add_rows(
+    result: dict[Any, RepFigures],
+    rows: list[dict[str, Any]],
+    key: str,
+    rates: dict[int, StageRate],
+    *,
+    by_stage: bool,
+) -> None:
+    """Add :func:`_period_rows`-shaped rows to ``result`` (open rows first, then won ones)."""
+    for row in rows:
+        if not row["n_open"]:
+            continue
+        fig = result.setdefault(row[key], RepFigures(row[key] if by_stage else None))
+        amount = row["total"] or Decimal(0)
+        fig.open_amount += amount
+        fig.weighted_raw += row["wsum"] or Decimal(0)
+        r = rates.get(row["st"])
+        fig.historical_raw += amount * (r.rate if r else Decimal(0))
+        if by_stage:
+            fig.by_stage[row["st"]] = fig.by_stage.get(row["st"], Decimal(0)) + amount
+    for row in rows:
+        if row["n_won"]:
+            fig = result.setdefault(row[key], RepFigures(row[key] if by_stage else None))
+            fig.won += row["won"] or Decimal(0)
 
 
 def figures_by(
     src: Source, f: Filters, rates: dict[int, StageRate], group: str = "owner_id"
 ) -> dict[Any, RepFigures]:
     """Forecast figures per ``group`` (an opportunity field: ``owner_id``,
-    ``owner__department_id``): two GROUP BY queries."""
+    ``owner__department_id``): one GROUP BY query."""
     result: dict[Any, RepFigures] = {}
-    for row in _open_rows(src, f, group):
-        fig = result.setdefault(row["key"], RepFigures(row["key"]))
-        amount = row["total"] or Decimal(0)
-        fig.open_amount += amount
-        fig.weighted_raw += row["wsum"] or Decimal(0)
-        r = rates.get(row["st"])
-        fig.historical_raw += amount * (r.rate if r else Decimal(0))
-        fig.by_stage[row["st"]] = fig.by_stage.get(row["st"], Decimal(0)) + amount
-    for row in _won_rows(src, f, group):
-        fig = result.setdefault(row["key"], RepFigures(row["key"]))
-        fig.won += row["won"] or Decimal(0)
+    _add_rows(result, _period_rows(src, f, group), "key", rates, by_stage=True)
     return result
 
 
 def product_figures(src: Source, f: Filters, rates: dict[int, StageRate]) -> dict[str, RepFigures]:
-    """Forecast per product (line amounts), over the same opportunities: two queries."""
-    open_qs = src.qs(OpportunityLine).filter(
-        opportunity__status__in=OPEN_STATUSES,
-        opportunity__expected_close_date__gte=f.start,
-        opportunity__expected_close_date__lt=f.end,
-    )
-    won_qs = src.qs(OpportunityLine).filter(
-        opportunity__status=OpportunityStatus.WON,
-        opportunity__actual_close_date__gte=f.start,
-        opportunity__actual_close_date__lt=f.end,
-    )
+    """Forecast per product (line amounts), over the same opportunities: one query."""
+    open_q, won_q = _period_q(f, "opportunity__")
+    qs = src.qs(OpportunityLine).filter(open_q | won_q)
     if f.product:
-        open_qs, won_qs = open_qs.filter(product=f.product), won_qs.filter(product=f.product)
-    open_qs, won_qs = (
-        open_qs.filter(f.owner_q("opportunity__")),
-        won_qs.filter(f.owner_q("opportunity__")),
-    )
-    result: dict[str, RepFigures] = {}
-    for row in (
-        open_qs.values("product", st=F("opportunity__stage_id"))
+        qs = qs.filter(product=f.product)
+    qs = qs.filter(f.owner_q("opportunity__"))
+    rows = list(
+        qs.values("product", st=F("opportunity__stage_id"))
         .annotate(
-            total=Sum("amount"),
+            n_open=Count("pk", filter=open_q),
+            total=Sum("amount", filter=open_q),
             wsum=Sum(
-                ExpressionWrapper(F("amount") * F("opportunity__probability"), output_field=_AMOUNT)
+                ExpressionWrapper(
+                    F("amount") * F("opportunity__probability"), output_field=_AMOUNT
+                ),
+                filter=open_q,
             ),
+            n_won=Count("pk", filter=won_q),
+            won=Sum("amount", filter=won_q),
         )
         .order_by()
-    ):
-        fig = result.setdefault(row["product"], RepFigures(None))
-        amount = row["total"] or Decimal(0)
-        fig.open_amount += amount
-        fig.weighted_raw += row["wsum"] or Decimal(0)
-        r = rates.get(row["st"])
-        fig.historical_raw += amount * (r.rate if r else Decimal(0))
-    for row in won_qs.values("product").annotate(won=Sum("amount")).order_by():
-        result.setdefault(row["product"], RepFigures(None)).won += row["won"] or Decimal(0)
+    )
+    result: dict[str, RepFigures] = {}
+    _add_rows(result, rows, "product", rates, by_stage=False)
     return result
 
 
@@ -369,20 +377,31 @@ class Forecast:
     committed: Decimal | None
     best_case: Decimal | None
     adjusted: Decimal | None
+    org_id: int | None = None
 
 
-def forecast(src: Source, f: Filters, *, min_samples: int = MIN_SAMPLES) -> Forecast:
-    """Everything the forecast page and API show, in a fixed number of queries."""
+def forecast(
+    src: Source,
+    f: Filters,
+    *,
+    min_samples: int = MIN_SAMPLES,
+    known: list[User] | None = None,
+) -> Forecast:
+    """Everything the forecast page and API show, in a fixed number of queries. ``known``:
+    people (with their departments) the caller has read already, e.g. the rep filter's
+    colleagues; only the other owners are read."""
     rates = historical_rates(src, min_samples=min_samples)
     by_rep = figures_by(src, f, rates)
     by_commit = commits(src, f)
     owner_ids = set(by_rep) | set(by_commit)
-    people = {
-        u.pk: u
-        for u in User.objects.filter(org_id=src.org_id, pk__in=owner_ids).select_related(
-            "department"
+    people = {u.pk: u for u in known or [] if u.pk in owner_ids and u.org_id == src.org_id}
+    if owner_ids - set(people):
+        people.update(
+            (u.pk, u)
+            for u in User.objects.filter(
+                org_id=src.org_id, pk__in=owner_ids - set(people)
+            ).select_related("department")
         )
-    }
     total = RepFigures(None)
     reps = []
     teams: dict[Any, dict[str, Any]] = {}
@@ -446,6 +465,7 @@ def forecast(src: Source, f: Filters, *, min_samples: int = MIN_SAMPLES) -> Fore
     ]
     committed = [c for c in by_commit.values()]
     return Forecast(
+        org_id=src.org_id,
         filters=f,
         total=total,
         reps=reps,
@@ -588,12 +608,9 @@ def product_figure(fc: Forecast) -> Figure:
 
 
 def rates_figure(fc: Forecast) -> Figure:
-    stages = {
-        s.pk: s
-        for s in Stage.objects.filter(pk__in=[r.stage_id for r in fc.rates]).select_related(
-            "pipeline"
-        )
-    }
+    assert fc.org_id is not None
+    known = organisation_stages(fc.org_id)
+    stages = {r.stage_id: known[r.stage_id] for r in fc.rates if r.stage_id in known}
     rows = []
     for r in sorted(
         fc.rates,

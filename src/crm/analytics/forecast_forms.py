@@ -14,17 +14,16 @@ from crm.pipeline.queries import colleagues
 
 from .choices import PeriodKind
 from .forecast import FORECAST_PERIODS, period_label, period_start, shift
-from .funnel import scope_departments
+from .funnel import scope_department_list
 
 #: Longest funnel period people may ask for (one query spans it; keeps the page fast).
 MAX_FUNNEL_DAYS = 3 * 366
 PERIOD_CHOICES = [(k.value, k.label) for k in PeriodKind if k.value in FORECAST_PERIODS]
 
 
-def _department_choices(user: Any) -> list[tuple[str, Any]]:
+def _department_choices(departments: list[Department]) -> list[tuple[str, Any]]:
     return [("", _("All departments"))] + [
-        (str(d.pk), ("· " * max(0, d.path.count("/") - 2)) + d.name)
-        for d in scope_departments(user)
+        (str(d.pk), ("· " * max(0, d.path.count("/") - 2)) + d.name) for d in departments
     ]
 
 
@@ -42,12 +41,16 @@ class _ScopeFilters(forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
         self.people = colleagues(user)
-        cast(forms.ChoiceField, self.fields["department"]).choices = _department_choices(user)
+        self.departments = scope_department_list(user)
+        cast(forms.ChoiceField, self.fields["department"]).choices = _department_choices(
+            self.departments
+        )
         cast(forms.ChoiceField, self.fields["owner"]).choices = _owner_choices(self.people)
 
     def chosen_department(self) -> Department | None:
+        """The chosen department (one of the choices, so one of ``self.departments``)."""
         pk = self.cleaned_data.get("department")
-        return Department.objects.get(pk=pk, org_id=self.user.org_id) if pk else None
+        return next((d for d in self.departments if d.pk == pk), None) if pk else None
 
     def chosen_owner(self) -> User | None:
         pk = self.cleaned_data.get("owner")

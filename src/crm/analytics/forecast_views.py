@@ -105,7 +105,7 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
             product=(form.cleaned_data.get("product") or "").strip(),
         )
         src = Source(user=me)
-        fc = forecast(src, f)
+        fc = forecast(src, f, known=form.people)
         acc = accuracy_rows(src, f.kind, today, owner=f.owner, department=f.department)
         show_all = request.GET.get("reps") == "all" or bool(request.GET.get("export"))
         everyone = request.GET.copy()

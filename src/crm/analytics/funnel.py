@@ -41,6 +41,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.core.context import request_memo
 from crm.core.scoping import UNRESTRICTED, DataScope, scope_q
 from crm.org.models import Department, User
 from crm.pipeline.choices import OpportunityStatus, StageKind
@@ -69,24 +70,56 @@ def day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def scope_departments(user: Any) -> QuerySet[Department]:
-    """Departments inside the viewer's opportunities scope (for the department filter)."""
-    qs = Department.objects.filter(org_id=user.org_id)
-    q = Q(pk__in=[])
+def _scope_rule(user: Any) -> tuple[set[int], list[str]] | None:
+    """The departments inside the viewer's opportunities scope: None (all of the organisation),
+    or (single department ids, paths whose department and everything below are in)."""
+    ids: set[int] = set()
+    trees: list[str] = []
     for scope, departments in user.role_grants("opportunities", "view"):
         if scope == DataScope.ALL:
-            return qs.order_by("path")
+            return None
         dept = user.department
         if scope == DataScope.CUSTOM:
-            for d in departments:
-                q |= Q(path__startswith=d.path)
+            trees += [d.path for d in departments]
         if dept is None:
             continue
         if scope == DataScope.DEPT_TREE:
-            q |= Q(path__startswith=dept.path)
+            trees.append(dept.path)
         elif scope in (DataScope.DEPT, DataScope.CUSTOM):
-            q |= Q(pk=dept.pk)
+            ids.add(dept.pk)
+    return ids, trees
+
+
+def scope_departments(user: Any) -> QuerySet[Department]:
+    """Departments inside the viewer's opportunities scope (for the department filter)."""
+    qs = Department.objects.filter(org_id=user.org_id)
+    rule = _scope_rule(user)
+    if rule is None:
+        return qs.order_by("path")
+    ids, trees = rule
+    q = Q(pk__in=sorted(ids))
+    for path in trees:
+        q |= Q(path__startswith=path)
     return qs.filter(q).order_by("path")
+
+
+def organisation_departments(org_id: int) -> list[Department]:
+    """Every department of the organisation by path, read once per request (R11.2): the
+    department filters and the reports' department links read the same rows."""
+    return request_memo(
+        ("analytics.departments", org_id),
+        lambda: list(Department.objects.filter(org_id=org_id).order_by("path")),
+    )
+
+
+def scope_department_list(user: Any) -> list[Department]:
+    """:func:`scope_departments` as a list, taken from :func:`organisation_departments`."""
+    everything = organisation_departments(user.org_id)
+    rule = _scope_rule(user)
+    if rule is None:
+        return list(everything)
+    ids, trees = rule
+    return [d for d in everything if d.pk in ids or any(d.path.startswith(p) for p in trees)]
 
 
 def owner_filter(department: Department | None, owner: Any, prefix: str = "") -> Q:
@@ -275,11 +308,11 @@ def stage_list_url(stage_id: int, f: FunnelFilters) -> str:
     if f.owner is not None:
         rules.append({"field": "owner", "op": "eq", "value": f.owner.pk})
     if f.department is not None:
-        ids = list(
-            Department.objects.filter(
-                org_id=f.department.org_id, path__startswith=f.department.path
-            ).values_list("pk", flat=True)
-        )
+        ids = [  # the department and those below it, by path (read once per request)
+            d.pk
+            for d in organisation_departments(f.department.org_id)
+            if d.path.startswith(f.department.path)
+        ]
         rules.append({"field": "department", "op": "in", "value": ids})
     return list_url_for({"match": "all", "rules": rules})
 

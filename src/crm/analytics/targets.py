@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.core import audit
+from crm.core.context import request_memo
 from crm.core.errors import NotFound, PermissionDenied, ValidationFailed
 from crm.core.models import Event
 from crm.core.scoping import DataScope
@@ -146,6 +147,15 @@ def _grant_departments(user: User, action: str) -> tuple[bool, list[Department],
         else:  # DEPT (and SELF, to read): the own department
             singles.append(dept)
     return False, trees, singles
+
+
+def department_list(user: User, action: str = "view") -> list[Department]:
+    """:func:`departments_in_scope` as a list, read once per request (R11.2): the dashboard's
+    department picker, its target roots and its department ranking show the same rows."""
+    return request_memo(
+        ("analytics.departments_in_scope", user.pk, action),
+        lambda: list(departments_in_scope(user, action)),
+    )
 
 
 def departments_in_scope(user: User, action: str = "view") -> QuerySet[Department]:
@@ -408,12 +418,23 @@ class TargetBook:
     @classmethod
     def load(cls, viewer: User, metric: str, start: date, end: date) -> TargetBook:
         """Targets ``viewer`` sees for ``metric`` in the years that overlap [start, end)."""
+        return cls.load_many(viewer, [metric], start, end)[metric]
+
+    @classmethod
+    def load_many(
+        cls, viewer: User, metrics: Iterable[str], start: date, end: date
+    ) -> dict[str, TargetBook]:
+        """:meth:`load` for several metrics in one query: metric → book."""
+        wanted = list(metrics)
         rows = Target.objects.visible_to(viewer).filter(
-            metric=metric,
+            metric__in=wanted,
             period_start__gte=date(start.year, 1, 1),
             period_start__lt=date(end.year + 1, 1, 1),
         )
-        return cls(rows.only("user_id", "department_id", "period", "period_start", "value"))
+        by_metric: dict[str, list[Target]] = {m: [] for m in wanted}
+        for t in rows.only("metric", "user_id", "department_id", "period", "period_start", "value"):
+            by_metric[t.metric].append(t)
+        return {m: cls(by_metric[m]) for m in wanted}
 
     def entities(self, kind: str) -> set[int]:
         return {entity for k, entity, _p, _s in self.values if k == kind}

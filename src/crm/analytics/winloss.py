@@ -43,8 +43,10 @@ from crm.pipeline.models import (
     Stage,
     StageHistory,
 )
+from crm.pipeline.selectors import organisation_stages
 
 from .figures import COUNT, MONEY, PERCENT, TEXT, Column, Figure, rate
+from .funnel import organisation_departments
 
 WON, LOST = OpportunityStatus.WON, OpportunityStatus.LOST
 ZERO = Decimal("0.00")
@@ -108,6 +110,82 @@ def _finish(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+MEASURES = ("won", "won_value", "lost", "lost_value")
+
+
+def _add(into: dict[str, Any], row: dict[str, Any]) -> None:
+    """Add the measures of ``row`` to ``into`` (sums stay None while every part is None)."""
+    into["won"] = into.get("won", 0) + row["won"]
+    into["lost"] = into.get("lost", 0) + row["lost"]
+    for key in ("won_value", "lost_value"):
+        if row[key] is not None:
+            into[key] = (into.get(key) or ZERO) + row[key]
+        else:
+            into.setdefault(key, None)
+
+
+@dataclass
+class ClosedGroups:
+    """What was won and lost in the selection per rep, department and parent department, and
+    in all (each list as ``by_rep``, ``by_department``, ``by_parent_department`` give it)."""
+
+    reps: list[dict[str, Any]]
+    departments: list[dict[str, Any]]
+    parents: list[dict[str, Any]]
+    total: dict[str, Any]
+
+
+def _ranked(groups: dict[Any, dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = [_finish({**r, "label": r["label"] or "—"}) for r in groups.values()]
+    return sorted(rows, key=lambda r: (-r["won_value"], str(r["label"])))
+
+
+def closed_groups(user: Any, f: WinLossFilters) -> ClosedGroups:
+    """The closed figures per rep, department, parent department and in all from one GROUP BY
+    per owner (R11.2): a department's figures are the sums of its reps' (the owner's
+    department), a parent department's those of the departments below it."""
+    rows = list(
+        closed(user, f)
+        .values("owner_id")
+        .annotate(
+            name=F("owner__name"),
+            username=F("owner__username"),
+            dept=F("owner__department_id"),
+            dept_name=F("owner__department__name"),
+            parent=F("owner__department__parent_id"),
+            parent_name=F("owner__department__parent__name"),
+            **_measures(),
+        )
+        .order_by()
+    )
+    reps = [
+        _finish(
+            {
+                "owner_id": r["owner_id"],
+                "name": r["name"],
+                "username": r["username"],
+                **{m: r[m] for m in MEASURES},
+                "key": r["owner_id"],
+                "label": r["name"] or r["username"],
+            }
+        )
+        for r in rows
+    ]
+    departments: dict[Any, dict[str, Any]] = {}
+    parents: dict[Any, dict[str, Any]] = {}
+    total: dict[str, Any] = {"won": 0, "won_value": None, "lost": 0, "lost_value": None}
+    for r in rows:
+        _add(departments.setdefault(r["dept"], {"key": r["dept"], "label": r["dept_name"]}), r)
+        _add(parents.setdefault(r["parent"], {"key": r["parent"], "label": r["parent_name"]}), r)
+        _add(total, r)
+    return ClosedGroups(
+        reps=sorted(reps, key=lambda r: (-r["won_value"], str(r["label"]))),
+        departments=_ranked(departments),
+        parents=_ranked(parents),
+        total=_finish(total),
+    )
+
+
 def totals(user: Any, f: WinLossFilters) -> dict[str, Any]:
     """Won, won value, lost, lost value, closed and win rate of the whole selection."""
     return _finish(dict(closed(user, f).aggregate(**_measures())))
@@ -161,14 +239,38 @@ def by_product(user: Any, f: WinLossFilters) -> list[dict[str, Any]]:
     return sorted(result, key=lambda r: (-r["won_value"], str(r["label"])))
 
 
-def lost_by_reason(user: Any, f: WinLossFilters) -> list[dict[str, Any]]:
-    rows = (
+def _lost_rows(user: Any, f: WinLossFilters) -> list[dict[str, Any]]:
+    """Lost deals of the selection per (loss reason, last open stage they were in)."""
+    last_open = (
+        StageHistory.objects.filter(opportunity=OuterRef("pk"), stage__kind=StageKind.OPEN)
+        .order_by("-entered_at", "-pk")
+        .values("stage_id")[:1]
+    )
+    return list(
         closed(user, f)
         .filter(status=LOST)
-        .values("loss_reason")
+        .annotate(lost_in=Subquery(last_open))
+        .values("loss_reason", "lost_in")
         .annotate(lost=Count("pk"), lost_value=Sum("expected_amount"))
         .order_by()
     )
+
+
+def _lost_by(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    grouped: dict[Any, dict[str, Any]] = {}
+    for r in rows:
+        g = grouped.setdefault(r[key], {key: r[key], "lost": 0, "lost_value": None})
+        g["lost"] += r["lost"]
+        if r["lost_value"] is not None:
+            g["lost_value"] = (g["lost_value"] or ZERO) + r["lost_value"]
+    return list(grouped.values())
+
+
+def lost_by_reason(
+    user: Any, f: WinLossFilters, rows: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Lost deals per loss reason (``rows``: :func:`_lost_rows`, when read already)."""
+    rows = _lost_by(_lost_rows(user, f) if rows is None else rows, "loss_reason")
     org_id = getattr(user, "org_id", None)
     labels = (
         dict(dictionaries.choices(org_id, DictionaryKind.LOSS_REASON, include_inactive=True))
@@ -189,27 +291,14 @@ def lost_by_reason(user: Any, f: WinLossFilters) -> list[dict[str, Any]]:
     return sorted(result, key=lambda r: (-r["lost"], str(r["label"])))
 
 
-def lost_by_stage(user: Any, f: WinLossFilters) -> list[dict[str, Any]]:
-    """Lost deals per the last open stage they were in (None: never in an open stage)."""
-    last_open = (
-        StageHistory.objects.filter(opportunity=OuterRef("pk"), stage__kind=StageKind.OPEN)
-        .order_by("-entered_at", "-pk")
-        .values("stage_id")[:1]
-    )
-    rows = list(
-        closed(user, f)
-        .filter(status=LOST)
-        .annotate(lost_in=Subquery(last_open))
-        .values("lost_in")
-        .annotate(lost=Count("pk"), lost_value=Sum("expected_amount"))
-        .order_by()
-    )
-    stages = {
-        s.pk: s
-        for s in Stage.objects.filter(
-            pk__in=[r["lost_in"] for r in rows if r["lost_in"]]
-        ).select_related("pipeline")
-    }
+def lost_by_stage(
+    user: Any, f: WinLossFilters, rows: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Lost deals per the last open stage they were in (None: never in an open stage);
+    ``rows``: :func:`_lost_rows`, when read already."""
+    rows = _lost_by(_lost_rows(user, f) if rows is None else rows, "lost_in")
+    known = organisation_stages(user.org_id)
+    stages = {r["lost_in"]: known[r["lost_in"]] for r in rows if r["lost_in"] in known}
     total = sum(r["lost"] for r in rows)
     result = []
     for r in rows:
@@ -243,15 +332,16 @@ def open_by_stage(user: Any, f: WinLossFilters) -> list[dict[str, Any]]:
         .annotate(open=Count("pk"), open_value=Sum("expected_amount"))
         .order_by()
     }
-    stage_qs = Stage.objects.filter(parent__isnull=True, kind=StageKind.OPEN).select_related(
-        "pipeline"
-    )
-    if f.pipeline is not None:
-        stage_qs = stage_qs.filter(Q(pipeline=f.pipeline, is_active=True) | Q(pk__in=counts))
-    else:
-        stage_qs = stage_qs.filter(pk__in=counts)
+    pipeline_id = f.pipeline.pk if f.pipeline is not None else None
+    stages = [  # in pipeline order (organisation_stages' order)
+        s
+        for s in organisation_stages(user.org_id).values()
+        if s.parent_id is None
+        and s.kind == StageKind.OPEN
+        and (s.pk in counts or (s.pipeline_id == pipeline_id and s.is_active))
+    ]
     rows = []
-    for stage in stage_qs.order_by("pipeline__sort_order", "pipeline_id", "sort_order", "pk"):
+    for stage in stages:
         c = counts.get(stage.pk, {})
         rows.append(
             {
@@ -289,7 +379,7 @@ def _department_ids(org_id: Any, departments: list[int]) -> dict[int, list[int]]
     """Each department id → its id and those of every department below it (one query)."""
     if not departments:
         return {}
-    all_depts = list(Department.objects.filter(org_id=org_id).values_list("pk", "path"))
+    all_depts = [(d.pk, d.path) for d in organisation_departments(org_id)]
     paths = {pk: path for pk, path in all_depts}
     return {
         d: [pk for pk, path in all_depts if path.startswith(paths.get(d, "\0"))]
@@ -324,15 +414,16 @@ def _total_row(rows: list[dict[str, Any]], label: Any) -> dict[str, Any]:
 CHART = {"type": "bar", "x": "label", "series": ["won", "lost"], "stack": True}
 
 
-def figures(user: Any, f: WinLossFilters) -> dict[str, Figure]:
-    """Every figure of the page, by key."""
-    reps = by_rep(user, f)
+def figures(user: Any, f: WinLossFilters, groups: ClosedGroups | None = None) -> dict[str, Figure]:
+    """Every figure of the page, by key (``groups``: :func:`closed_groups`, when read)."""
+    groups = closed_groups(user, f) if groups is None else groups
+    reps = groups.reps
     for r in reps:
         r["_url"] = _list_url(
             [{"field": "owner", "op": "eq", "value": r["key"]}], f, closed_rules=True
         )
-    depts = by_department(user, f)
-    parents = by_parent_department(user, f)
+    depts = groups.departments
+    parents = groups.parents
     subtree = _department_ids(
         getattr(user, "org_id", None),
         [r["key"] for r in depts + parents if r["key"] is not None],
@@ -345,7 +436,8 @@ def figures(user: Any, f: WinLossFilters) -> dict[str, Figure]:
                 closed_rules=True,
             )
     products = by_product(user, f)
-    reasons = lost_by_reason(user, f)
+    lost = _lost_rows(user, f)
+    reasons = lost_by_reason(user, f, lost)
     for r in reasons:
         if r["key"]:
             r["_url"] = _list_url(
@@ -356,7 +448,7 @@ def figures(user: Any, f: WinLossFilters) -> dict[str, Figure]:
                 f,
                 closed_rules=False,
             )
-    lost_stages = lost_by_stage(user, f)
+    lost_stages = lost_by_stage(user, f, lost)
     open_stages = open_by_stage(user, f)
     for r in open_stages:
         r["_url"] = _list_url(

@@ -11,7 +11,7 @@ from crm.org.models import Department, User
 from crm.pipeline.models import Pipeline
 from crm.pipeline.queries import colleagues
 
-from .funnel import scope_departments
+from .funnel import scope_department_list
 from .winloss import WinLossFilters
 
 #: Longest period people may ask for, in days (besides "all time": both dates empty).
@@ -47,7 +47,7 @@ class WinLossFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
         self.people = colleagues(user)
-        self.departments = list(scope_departments(user))
+        self.departments = scope_department_list(user)
         self.pipelines = list(Pipeline.objects.visible_to(user).order_by("sort_order", "pk"))
         cast(forms.ChoiceField, self.fields["pipeline"]).choices = [("", _("All pipelines"))] + [
             (str(p.pk), p.name) for p in self.pipelines

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from crm.core.views import require_perm
 
 from .figures import export_figure, page_context
-from .winloss import figures, totals
+from .winloss import closed_groups, figures
 from .winloss_forms import WinLossFilterForm
 
 
@@ -33,9 +33,10 @@ def winloss_page(request: HttpRequest) -> HttpResponse:
     }
     if form.is_valid():
         f = form.filters()
-        figs = figures(me, f)
+        groups = closed_groups(me, f)  # reps, departments and the total in one query
+        figs = figures(me, f, groups)
         if request.GET.get("export"):
             require_perm(request, "analytics", "export")
             return export_figure(request, list(figs.values()))
-        ctx.update({"filters": f, "figs": figs, "total": totals(me, f)})
+        ctx.update({"filters": f, "figs": figs, "total": groups.total})
     return render(request, "analytics/winloss.html", ctx)

@@ -174,9 +174,67 @@ def register_value_labeler(object_type: str, fields: Iterable[str], fn: Any) -> 
         VALUE_LABELERS[object_type, field] = fn
 
 
-def value_label(object_type: str, field: str, value: Any, org_id: int | None = None) -> Any:
+def _relation(object_type: str, field: str) -> Any:
+    """The model field of ``object_type.field`` when its recorded values are ids of records
+    (shown by name), else None."""
+    from django.apps import apps
+    from django.core.exceptions import FieldDoesNotExist
+
+    try:
+        model_field = apps.get_model(object_type)._meta.get_field(field)
+    except (LookupError, ValueError, FieldDoesNotExist):
+        return None
+    if (
+        model_field.is_relation
+        and model_field.related_model is not None
+        and not model_field.auto_created
+    ):
+        return model_field
+    return None
+
+
+#: model label -> (ids asked for, id -> name): the names :func:`value_label` shows
+Names = dict[str, tuple[set[str], dict[str, str]]]
+
+
+def read_names(events: Iterable[Event]) -> Names:
+    """The names of every record the changes of ``events`` refer to (an owner, a stage, a
+    customer…), one query per kind of record rather than one per value shown (R11.2). Each
+    event keeps them as ``value_names`` for :func:`value_label`."""
+    events = list(events)
+    wanted: dict[Any, set[str]] = {}
+    for event in events:
+        changes = event.changes if isinstance(event.changes, dict) else {}
+        for field, pair in changes.items():
+            model_field = _relation(event.object_type, field)
+            if model_field is None:
+                continue
+            for value in pair if isinstance(pair, list | tuple) else [pair]:
+                for one in value if isinstance(value, list) else [value]:
+                    if one not in (None, "") and not isinstance(one, dict | list | bool):
+                        wanted.setdefault(model_field.related_model, set()).add(str(one))
+    names: Names = {}
+    for model, ids in wanted.items():
+        try:
+            found = {str(o.pk): str(o) for o in model._base_manager.filter(pk__in=ids)}
+        except (ValueError, TypeError):  # a masked or malformed value: shown one by one
+            continue
+        names[model._meta.label] = (ids, found)
+    for event in events:
+        event.value_names = names  # type: ignore[attr-defined]
+    return names
+
+
+def value_label(
+    object_type: str,
+    field: str,
+    value: Any,
+    org_id: int | None = None,
+    names: Names | None = None,
+) -> Any:
     """How a recorded value reads: related records by name, yes/no for booleans, choice labels,
-    dates and times in the current time zone, list codes by their label (with ``org_id``)."""
+    dates and times in the current time zone, list codes by their label (with ``org_id``).
+    ``names``: the record names :func:`read_names` read for the events shown."""
     from django.apps import apps
     from django.core.exceptions import FieldDoesNotExist
     from django.utils import formats, timezone
@@ -200,9 +258,11 @@ def value_label(object_type: str, field: str, value: Any, org_id: int | None = N
         and not model_field.auto_created
     ):
         ids = value if isinstance(value, list) else [value]
-        manager = model_field.related_model._base_manager
-        names = {str(o.pk): str(o) for o in manager.filter(pk__in=ids)}
-        return "、".join(names.get(str(i), f"#{i}") for i in ids)
+        asked, known = (names or {}).get(model_field.related_model._meta.label, (set(), {}))
+        if not all(str(i) in asked for i in ids):
+            manager = model_field.related_model._base_manager
+            known = {str(o.pk): str(o) for o in manager.filter(pk__in=ids)}
+        return "、".join(known.get(str(i), f"#{i}") for i in ids)
     if isinstance(value, list):
         return "、".join(str(v) for v in value)
     if isinstance(value, dict):

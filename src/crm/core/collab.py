@@ -43,7 +43,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import audit
+from . import audit, rights
 from .errors import NotFound, PermissionDenied, ValidationFailed
 from .models import Attachment, Comment
 from .notifications import notify
@@ -128,9 +128,9 @@ def get_target(user: Any, key: str, pk: Any, action: str = "view") -> Any:
 
 
 def may(user: Any, record: models.Model, action: str) -> bool:
-    """May ``user`` ``action`` ``record`` (data scope and function permission)?"""
-    manager: Any = type(record)._default_manager
-    return bool(manager.visible_to(user, action).filter(pk=record.pk).exists())
+    """May ``user`` ``action`` ``record`` (data scope and function permission)? Answered from
+    the record when its page read it with the user's rights (``crm.core.rights``)."""
+    return rights.may(user, record, action)
 
 
 def _require_visible(actor: Any, record: models.Model) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_noop
 
 from .errors import DomainError
@@ -14,6 +16,68 @@ from .errors import DomainError
 BLANK_CHOICE_LABEL = gettext_noop("- Select an option -")
 
 _UNSTYLED = (forms.RadioSelect, forms.CheckboxSelectMultiple, forms.HiddenInput)
+
+
+def choices_from(field: forms.ModelChoiceField, objects: list[Any]) -> list[tuple[Any, Any]]:
+    """The options ``field`` would render for ``objects`` (its empty option first), built from
+    rows the page has read already instead of a query of its own (R11.2); the same values as
+    the field's iterator (widgets that read ``value.instance`` keep working). The field keeps
+    its queryset: a posted choice is still checked against it."""
+    iterator = field.iterator(field)
+    empty = [] if field.empty_label is None else [("", field.empty_label)]
+    return empty + [iterator.choice(obj) for obj in objects]
+
+
+def show_choices(field: Any, objects: list[Any]) -> None:
+    """Let the model choice ``field`` render ``objects`` (see :func:`choices_from`)."""
+    field.choices = choices_from(field, objects)
+
+
+class _FastSelectRender:
+    """``Select.render`` without a template per option: the same HTML as Django's templates
+    (``select.html`` including ``select_option.html`` and ``attrs.html`` for every option), but
+    written in Python. A filter bar's owner select of a 500-person organisation rendered 500
+    template includes, ~40 ms of a list page (R11.2)."""
+
+    @staticmethod
+    def _attrs(attrs: dict[str, Any]) -> str:
+        """``attrs.html``: in order, ``True`` as a bare name, ``False`` left out."""
+        return mark_safe(  # noqa: S308  (each piece went through format_html)
+            "".join(
+                format_html(" {}", name) if value is True else format_html(' {}="{}"', name, value)
+                for name, value in attrs.items()
+                if value is not False
+            )
+        )
+
+    def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> str:
+        widget = self.get_context(name, value, attrs)["widget"]  # type: ignore[attr-defined]
+        out: list[str] = [
+            format_html('<select name="{}"{}>', widget["name"], self._attrs(widget["attrs"]))
+        ]
+        for group_name, options, _index in widget["optgroups"]:
+            if group_name:
+                out.append(format_html('\n  <optgroup label="{}">', group_name))
+            out.extend(
+                format_html(
+                    '\n  <option value="{}"{}>{}</option>\n',
+                    str(option["value"]),
+                    self._attrs(option["attrs"]),
+                    option["label"],
+                )
+                for option in options
+            )
+            if group_name:
+                out.append("\n  </optgroup>")
+        out.append("\n</select>")
+        return mark_safe("".join(out))  # noqa: S308  (every piece went through format_html)
+
+
+class FastSelect(_FastSelectRender, forms.Select):  # type: ignore[misc]
+    pass
+
+
+_FAST: dict[type, type] = {forms.Select: FastSelect}
 
 
 class TablerFormMixin:
@@ -31,6 +95,8 @@ class TablerFormMixin:
                 css = "form-check-input"
             elif isinstance(widget, forms.Select):
                 css = "form-select"
+                if type(widget) in _FAST:  # plain selects only: custom ones keep their templates
+                    widget.__class__ = _FAST[type(widget)]
             else:
                 css = "form-control"
             if css not in widget.attrs.get("class", "").split():

@@ -1,4 +1,5 @@
-"""Request id (for the audit trail) and mapping of domain errors raised in page views."""
+"""Request id (for the audit trail), the request's memo, and mapping of domain errors raised in
+page views."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from .context import new_request_id, request_id_var
+from .context import new_request_id, request_id_var, request_memo_scope
 from .errors import DomainError
 
 
@@ -20,7 +21,8 @@ class RequestIdMiddleware:
             rid = new_request_id()
         token = request_id_var.set(rid)
         try:
-            response = self.get_response(request)
+            with request_memo_scope():
+                response = self.get_response(request)
         finally:
             request_id_var.reset(token)
         response["X-Request-Id"] = rid

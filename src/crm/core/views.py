@@ -131,10 +131,14 @@ def jobs(request: HttpRequest) -> HttpResponse:
 
 
 def history_context(obj: Any) -> dict[str, Any]:
-    """Context for the ``core/_history.html`` partial of a record page (caller checked scope)."""
-    from .audit import history_for
+    """Context for the ``core/_history.html`` partial of a record page (caller checked scope):
+    the latest 200 events, with the names of the records their changes refer to read at once
+    (not one query per value shown)."""
+    from .audit import history_for, read_names
 
-    return {"history": history_for(obj)[:200]}
+    events = list(history_for(obj)[:200])
+    read_names(events)
+    return {"history": events}
 
 
 def _api_error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse | None:

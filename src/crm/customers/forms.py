@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.core import fieldaccess
 from crm.core.custom_field_forms import CustomFieldsMixin, add_filter_fields
-from crm.core.forms import TablerForm
+from crm.core.forms import TablerForm, show_choices
 from crm.org.models import Department, User
 from crm.pipeline import dictionaries
 from crm.pipeline.models import DictionaryKind
@@ -289,12 +289,27 @@ class BulkActionForm(TablerForm):
     )
     new_tag = forms.CharField(label=_("New tag"), max_length=40, required=False)
 
-    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        user: User,
+        colleagues: list[User] | None = None,
+        tags: list[Tag] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``colleagues`` and ``tags``: the rows of ``colleagues_for(user)`` and of the user's
+        tags, when the page has read them already (the options are then not read again)."""
         super().__init__(*args, **kwargs)
         assert user.org_id is not None
         self.org_id = user.org_id
-        self.fields["to_user"].queryset = colleagues_for(user)  # type: ignore[attr-defined]
-        self.fields["tag"].queryset = Tag.objects.visible_to(user).order_by("name")  # type: ignore[attr-defined]
+        to_user: Any = self.fields["to_user"]
+        tag: Any = self.fields["tag"]
+        to_user.queryset = colleagues_for(user)
+        tag.queryset = Tag.objects.visible_to(user).order_by("name")
+        if colleagues is not None:
+            show_choices(to_user, colleagues)
+        if tags is not None:
+            show_choices(tag, tags)
         self.fields["reason_choice"].choices = release_reason_choices(user.org_id)  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
@@ -474,21 +489,33 @@ class CustomerFilterForm(TablerForm):
         choices=[("", "—"), ("true", _("New customer")), ("false", _("Existing customer"))],
     )
 
-    def __init__(self, *args: Any, user: User, with_owner: bool, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        user: User,
+        with_owner: bool,
+        colleagues: list[User] | None = None,
+        tags: list[Tag] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``colleagues`` and ``tags``: the rows of ``colleagues_for(user)`` and of the user's
+        tags, when the page has read them already (they are then not read again)."""
         super().__init__(*args, **kwargs)
         org_id = user.org_id
         assert org_id is not None
         if with_owner:
+            people = colleagues if colleagues is not None else colleagues_for(user)
             self.fields["owner_id"].choices = EMPTY + [  # type: ignore[attr-defined]
-                (str(u.pk), str(u.display_name)) for u in colleagues_for(user)
+                (str(u.pk), str(u.display_name)) for u in people
             ]
         else:
             del self.fields["owner_id"]
         self.fields["grade"].choices = EMPTY + list(Grade.choices)  # type: ignore[attr-defined]
         for field in ("customer_type", "industry", "source"):
             self.fields[field].choices = dictionary_choices(org_id, DICTIONARY_FIELDS[field])  # type: ignore[attr-defined]
+        labels = tags if tags is not None else Tag.objects.visible_to(user).order_by("name")
         self.fields["tag_id"].choices = EMPTY + [  # type: ignore[attr-defined]
-            (str(t.pk), t.name) for t in Tag.objects.visible_to(user).order_by("name")
+            (str(t.pk), t.name) for t in labels
         ]
         add_filter_fields(self, user, "customer")  # H-CF: the custom-field filter
         self.style_fields()

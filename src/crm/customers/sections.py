@@ -21,6 +21,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from crm.core.registry import Section, register_section
+from crm.core.rights import may
 from crm.core.views import history_context
 
 from .api_helpers import is_masked, masked_email, masked_phone
@@ -36,7 +37,7 @@ def contacts_context(request: HttpRequest, customer: Customer) -> dict[str, Any]
         customer.owner_id is not None
         and customer.merged_into_id is None
         and user.can("customers", "edit")
-        and Customer.objects.visible_to(user, "edit").filter(pk=customer.pk).exists()
+        and may(user, customer, "edit")  # read with the customer by its page
     )
     return {
         "contacts": [

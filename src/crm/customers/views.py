@@ -33,6 +33,7 @@ from crm.core.api import apply_sort
 from crm.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from crm.core.forms import apply_domain_error, error_text, raise_unless_form_error
 from crm.core.registry import record_sections
+from crm.core.rights import may, with_rights
 from crm.core.scoping import DataScope, get_scoped_or_404
 from crm.core.views import require_perm
 from crm.org.models import User
@@ -68,10 +69,11 @@ from .forms import (
     PoolForm,
     ReleaseForm,
     TransferForm,
+    colleagues_for,
 )
 from .models import Contact, Customer, PublicPool, Tag
 from .pools import visible_pool_ids
-from .selectors import active_customers, search_customers
+from .selectors import active_customers, search_customers, tab_counts, tab_queryset
 from .services import DICTIONARY_FIELDS
 
 CUSTOMERS = gettext_lazy("Customers")
@@ -160,12 +162,17 @@ def _label_maps(org_id: int) -> dict[str, dict[str, str]]:
     }
 
 
-def _pools(user: User) -> Any:
+def _open_pools(user: User) -> Any:
     """Pools the user may open: those they may claim from; configurers see every pool."""
     qs = PublicPool.objects.visible_to(user)
     if not user.can("customers", "configure"):
         qs = qs.filter(pk__in=visible_pool_ids(user))
-    return pool_read_queryset(qs)
+    return qs
+
+
+def _pools(user: User) -> Any:
+    """:func:`_open_pools` with their departments and the number of customers waiting."""
+    return pool_read_queryset(_open_pools(user))
 
 
 def _parse_filters(request: HttpRequest) -> tuple[CustomerFilter, list[str]]:
@@ -262,17 +269,6 @@ def _customer_rows(
 
 
 # --- Customer list ------------------------------------------------------------------------------
-def _tab_queryset(user: User, tab: str) -> Any:
-    base = active_customers(user)
-    if tab == "mine":
-        return base.filter(owner=user)
-    if tab == "shared":
-        return base.filter(collaborators=user).exclude(owner=user)
-    if tab == "team":
-        return base.filter(owner__isnull=False).exclude(owner=user)
-    return base.filter(owner__isnull=False)
-
-
 @login_required
 def customer_list(request: HttpRequest) -> HttpResponse:
     """My customers and the other saved views, with filters, sorting, columns and bulk actions.
@@ -289,13 +285,23 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         tab = "mine"
     filters, problems = _parse_filters(request)
     sort = request.GET.get("sort") or ""
-    qs = _custom_filter(request, me, filters.apply(_tab_queryset(me, tab), me), problems)
+    tab_qs = tab_queryset(me, tab)
+    qs = _custom_filter(request, me, filters.apply(tab_qs, me), problems)
+    narrowed = qs is not tab_qs  # a filter applies: the tab's count is not the list's
     qs, sort_problem = _sorted(qs, sort, CUSTOMER_SORTS, CUSTOMER_DEFAULT_SORT)
     if sort_problem:
         problems.append(sort_problem)
         sort = ""
     qs = qs.select_related("owner", "pool").prefetch_related("tags")
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = tab_counts(me, [key for key, _label in tabs])  # one query for every tab (R11.2)
+    paginator = Paginator(qs, PAGE_SIZE)
+    if not narrowed:
+        paginator.count = counts[tab]  # no second count of the same rows
+    page = paginator.get_page(request.GET.get("page"))
+    can_transfer = me.can("customers", "transfer")
+    # the owner filter and the bulk transfer show the same colleagues: read them once
+    colleagues = list(colleagues_for(me)) if wide or can_transfer else None
+    tags = list(Tag.objects.visible_to(me).order_by("name"))  # the tag filter and bulk tagging
     custom_defs = cf.column_defs(me, "customer")
     columns = _chosen_columns(request, [key for key, _f in custom_defs])
     custom_fields = [f for key, f in custom_defs if key in columns]
@@ -323,13 +329,15 @@ def customer_list(request: HttpRequest) -> HttpResponse:
                     "key": key,
                     "label": label,
                     "active": key == tab,
-                    "count": _tab_queryset(me, key).count(),
+                    "count": counts[key],
                     "url": _query(request, view=key),
                 }
                 for key, label in tabs
             ],
             "tab": tab,
-            "filter_form": CustomerFilterForm(request.GET or None, user=me, with_owner=wide),
+            "filter_form": CustomerFilterForm(
+                request.GET or None, user=me, with_owner=wide, colleagues=colleagues, tags=tags
+            ),
             "problems": problems,
             "page": page,
             "rows": _customer_rows(page, columns, labels, custom_values),
@@ -339,8 +347,8 @@ def customer_list(request: HttpRequest) -> HttpResponse:
             "keep_params": [
                 (k, v) for k, values in request.GET.lists() if k != "cols" for v in values
             ],
-            "bulk_form": BulkActionForm(user=me),
-            "can_transfer": me.can("customers", "transfer"),
+            "bulk_form": BulkActionForm(user=me, colleagues=colleagues, tags=tags),
+            "can_transfer": can_transfer,
             "can_create": me.can("customers", "create"),
             "can_edit": me.can("customers", "edit"),
             "crumbs": [(CUSTOMERS, None)],
@@ -667,9 +675,15 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The customer 360 view: key facts and actions, then the registered sections."""
     require_perm(request, "customers", "view")
     me = _me(request)
+    # the viewer's rights on the customer are read with it (R11.2): the page and its sections
+    # (contacts, attachments) ask them without another query
     customer = get_scoped_or_404(
-        Customer.objects.visible_to(me).select_related(
-            "owner", "pool", "parent", "released_by", "merged_into"
+        with_rights(
+            Customer.objects.visible_to(me).select_related(
+                "owner", "pool", "parent", "released_by", "merged_into"
+            ),
+            me,
+            ("edit", "transfer"),
         ),
         me,
         pk,
@@ -677,12 +691,9 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     owned = customer.owner_id is not None
     live = customer.merged_into_id is None
     may_edit = live and me.can("customers", "edit")
-    editable = may_edit and Customer.objects.visible_to(me, "edit").filter(pk=pk).exists()
+    editable = may_edit and may(me, customer, "edit")
     transferable = (
-        live
-        and owned
-        and me.can("customers", "transfer")
-        and Customer.objects.visible_to(me, "transfer").filter(pk=pk).exists()
+        live and owned and me.can("customers", "transfer") and may(me, customer, "transfer")
     )
     pool_open = customer.pool_id in visible_pool_ids(me)
     actions = {
@@ -752,7 +763,7 @@ def customer_claim(request: HttpRequest, pk: int) -> HttpResponse:
     customer = active_customers(me).select_related("pool").filter(pk=pk).first()
     raw_pool = request.POST.get("pool") or ""
     back_to_pool: int | None = None
-    if raw_pool.isdigit() and _pools(me).filter(pk=int(raw_pool)).exists():
+    if raw_pool.isdigit() and _open_pools(me).filter(pk=int(raw_pool)).exists():
         back_to_pool = int(raw_pool)
     if customer is None:
         if back_to_pool:
@@ -1061,7 +1072,7 @@ def pool_detail(request: HttpRequest, pk: int) -> HttpResponse:
     require_perm(request, "customers", "view")
     me = _me(request)
     assert me.org_id is not None
-    pool = get_scoped_or_404(_pools(me), me, pk)
+    pool = get_scoped_or_404(_open_pools(me), me, pk)  # the page shows no pool count
     filters, problems = _parse_filters(request)
     sort = request.GET.get("sort") or ""
     waiting = active_customers(me).filter(pool=pool, owner__isnull=True)

@@ -46,3 +46,12 @@ class LoginBackend(ModelBackend):
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
         return None
+
+    def get_user(self, user_id: Any) -> User | None:
+        """The logged-in user of a request, with the organisation and department that every
+        page reads (time zone, scope rules): one query instead of three (R11.2)."""
+        try:
+            user = User._default_manager.select_related("org", "department").get(pk=user_id)
+        except User.DoesNotExist:
+            return None
+        return user if self.user_can_authenticate(user) else None

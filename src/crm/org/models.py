@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
+from django.db.models import prefetch_related_objects
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -154,11 +155,15 @@ class User(AbstractUser):
 
     # --- permissions -------------------------------------------------------------------------
     def _roles(self) -> list[Role]:
+        """The user's roles, read once per user object (request). Only roles of chosen
+        departments (CUSTOM) read their departments: the other scopes never use them, and
+        most people hold none of those (one query instead of two)."""
         cached = self.__dict__.get("_roles_cache")
         if cached is None:
-            cached = list(
-                self.roles.filter(org_id=self.org_id).prefetch_related("scope_departments")
-            )
+            cached = list(self.roles.filter(org_id=self.org_id))
+            custom = [r for r in cached if r.data_scope == DataScope.CUSTOM]
+            if custom:
+                prefetch_related_objects(custom, "scope_departments")
             self.__dict__["_roles_cache"] = cached
         return cached
 
@@ -175,7 +180,10 @@ class User(AbstractUser):
             module, action = "settings", "configure"
         perm = f"{module}:{action}"
         return [
-            (r.data_scope, list(r.scope_departments.all()))
+            (
+                r.data_scope,
+                list(r.scope_departments.all()) if r.data_scope == DataScope.CUSTOM else [],
+            )
             for r in self._roles()
             if perm in r.permissions
         ]

@@ -688,7 +688,11 @@ def user_for_token(raw: str) -> User | None:
     """The active user behind a raw bearer token, or None. Marks the token used."""
     if not raw or not raw.startswith(settings.CRM_API_TOKEN_PREFIX):
         return None
-    token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
+    token = (
+        ApiToken.objects.select_related("user", "user__org", "user__department")
+        .filter(key_hash=hash_token(raw))
+        .first()
+    )
     if token is None or not token.is_usable or not token.user.is_active:
         return None
     now = timezone.now()

@@ -1,4 +1,8 @@
-"""Default dictionary entries of a new organisation, and lookups by kind."""
+"""Default dictionary entries of a new organisation, and lookups by kind.
+
+The lookups read all the lists of an organisation in one query, once per request (see
+``crm.core.context.request_memo``); a change of an entry drops what the request has read.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+from django.db.models.signals import post_delete, post_save
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+
+from crm.core.context import forget_request_memo, request_memo
 
 from .models import DictionaryItem, DictionaryKind
 
@@ -133,13 +140,64 @@ def install_defaults(org_id: int) -> None:
                         )
                     )
     DictionaryItem.objects.bulk_create(rows)
+    forget(org_id)
+
+
+#: (kind, value, label, is_active) of every entry of an organisation, in list order
+Entries = dict[str, list[tuple[str, str, bool]]]
+
+
+def _memo_key(org_id: int) -> tuple[str, int]:
+    return ("pipeline.dictionaries", org_id)
+
+
+def _entries(org_id: int) -> Entries:
+    """Every list of the organisation, read in one query and once per request (R11.2): a page
+    shows the labels of several lists (6 on the customer 360 page, 9 on the customer list)."""
+
+    def load() -> Entries:
+        entries: Entries = {}
+        rows = (
+            DictionaryItem.objects.filter(org_id=org_id)
+            .order_by("kind", "sort_order", "pk")
+            .values_list("kind", "value", "label", "is_active")
+        )
+        for kind, value, label, active in rows:
+            entries.setdefault(kind, []).append((value, label, active))
+        return entries
+
+    return request_memo(_memo_key(org_id), load)
+
+
+def forget(org_id: int | None = None) -> None:
+    """Drop what this request has read of the lists (of ``org_id``, or all) after a change."""
+    forget_request_memo(
+        lambda key: (
+            isinstance(key, tuple)
+            and key[:1] == ("pipeline.dictionaries",)
+            and (org_id is None or key[1] == org_id)
+        )
+    )
+
+
+def _forget_changed(sender: Any, instance: DictionaryItem, **kwargs: Any) -> None:
+    """A request that changes an entry and then shows a list again shows the change."""
+    forget(instance.org_id)
+
+
+post_save.connect(_forget_changed, sender=DictionaryItem, dispatch_uid="dictionaries-forget-save")
+post_delete.connect(
+    _forget_changed, sender=DictionaryItem, dispatch_uid="dictionaries-forget-delete"
+)
 
 
 def choices(org_id: int, kind: str, *, include_inactive: bool = False) -> list[tuple[str, str]]:
-    qs = DictionaryItem.objects.filter(org_id=org_id, kind=kind)
-    if not include_inactive:
-        qs = qs.filter(is_active=True)
-    return list(qs.order_by("sort_order", "pk").values_list("value", "label"))
+    """(value, label) of one list in order, active entries only unless ``include_inactive``."""
+    return [
+        (value, label)
+        for value, label, active in _entries(org_id).get(kind, [])
+        if active or include_inactive
+    ]
 
 
 def is_valid(org_id: int, kind: str, value: str) -> bool:
@@ -151,8 +209,10 @@ def is_valid(org_id: int, kind: str, value: str) -> bool:
 def label(org_id: int, kind: str, value: str) -> str:
     if not value:
         return ""
-    item = DictionaryItem.objects.filter(org_id=org_id, kind=kind, value=value).first()
-    return item.label if item else value
+    for known, text, _active in _entries(org_id).get(kind, []):
+        if known == value:
+            return text
+    return value
 
 
 def feedback_cycle_days(value: str) -> int | None:

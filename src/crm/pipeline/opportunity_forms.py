@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.core import fieldaccess
 from crm.core.custom_field_forms import CustomFieldsMixin
 from crm.core.errors import Conflict, DomainError
-from crm.core.forms import TablerForm
+from crm.core.forms import TablerForm, show_choices
 from crm.customers.forms import EMPTY, UserChoiceField, colleagues_for, dictionary_choices
 from crm.customers.models import Contact, Customer
 from crm.customers.selectors import active_customers
@@ -91,6 +91,25 @@ def stage_nodes(user: User, stage_ids: Any) -> Any:
         .filter(parent_id__in=stage_ids, is_active=True)
         .order_by("parent__sort_order", "sort_order", "pk")
     )
+
+
+def open_stage_list(stages: list[Stage], pipeline_id: int) -> list[Stage]:
+    """:func:`open_stages` taken from the stages a page has read (``stages_for``)."""
+    return [
+        s
+        for s in stages
+        if s.pipeline_id == pipeline_id
+        and s.parent_id is None
+        and s.is_active
+        and s.kind == StageKind.OPEN
+    ]
+
+
+def node_list(stages: list[Stage], stage_ids: set[int]) -> list[Stage]:
+    """:func:`stage_nodes` taken from the stages a page has read (``stages_for``)."""
+    order = {s.pk: s.sort_order for s in stages}
+    nodes = [s for s in stages if s.parent_id in stage_ids and s.is_active]
+    return sorted(nodes, key=lambda s: (order.get(s.parent_id or 0, 0), s.sort_order, s.pk))
 
 
 def default_feedback_cycle(org_id: int) -> str:
@@ -411,12 +430,25 @@ class MoveForm(ActionForm):
 
     field_order = ["stage", "node", "contact", "note", "version"]
 
-    def __init__(self, *args: Any, user: User, opportunity: Opportunity, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        user: User,
+        opportunity: Opportunity,
+        stages: list[Stage] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``stages``: every stage the user sees, when the page has read them already (the
+        options are then taken from them; a posted choice is still checked by a query)."""
         super().__init__(*args, prefix_id="move", **kwargs)
-        stages = open_stages(user, opportunity.pipeline_id)
-        self.fields["stage"].queryset = stages  # type: ignore[attr-defined]
-        self.fields["node"].queryset = stage_nodes(user, stages.values("pk"))  # type: ignore[attr-defined]
+        open_qs = open_stages(user, opportunity.pipeline_id)
+        self.fields["stage"].queryset = open_qs  # type: ignore[attr-defined]
+        self.fields["node"].queryset = stage_nodes(user, open_qs.values("pk"))  # type: ignore[attr-defined]
         self.fields["contact"].queryset = customer_contacts(user, opportunity.customer_id)  # type: ignore[attr-defined]
+        if stages is not None:
+            shown = open_stage_list(stages, opportunity.pipeline_id)
+            show_choices(self.fields["stage"], shown)
+            show_choices(self.fields["node"], node_list(stages, {s.pk for s in shown}))
         self.style_fields()
 
 
@@ -458,7 +490,15 @@ class LoseForm(ActionForm):
 
     field_order = ["reason", "stage", "actual_close_date", "note", "version"]
 
-    def __init__(self, *args: Any, user: User, opportunity: Opportunity, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        user: User,
+        opportunity: Opportunity,
+        stages: list[Stage] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``stages``: as for :class:`MoveForm`."""
         super().__init__(*args, prefix_id="lose", **kwargs)
         assert user.org_id is not None
         self.fields["reason"].choices = EMPTY + dictionaries.choices(  # type: ignore[attr-defined]
@@ -477,7 +517,19 @@ class LoseForm(ActionForm):
             .order_by("sort_order", "pk")
         )
         self.fields["stage"].queryset = lost  # type: ignore[attr-defined]
-        self.several_lost_stages = lost.count() > 1
+        if stages is None:
+            self.several_lost_stages = lost.count() > 1
+        else:
+            shown = [
+                s
+                for s in stages
+                if s.pipeline_id == opportunity.pipeline_id
+                and s.parent_id is None
+                and s.is_active
+                and s.kind == StageKind.LOST
+            ]
+            show_choices(self.fields["stage"], shown)
+            self.several_lost_stages = len(shown) > 1
         self.style_fields()
 
 
@@ -507,9 +559,19 @@ class ReopenForm(ActionForm):
 
     field_order = ["stage", "note", "version"]
 
-    def __init__(self, *args: Any, user: User, opportunity: Opportunity, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        user: User,
+        opportunity: Opportunity,
+        stages: list[Stage] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``stages``: as for :class:`MoveForm`."""
         super().__init__(*args, prefix_id="reopen", **kwargs)
         self.fields["stage"].queryset = open_stages(user, opportunity.pipeline_id)  # type: ignore[attr-defined]
+        if stages is not None:
+            show_choices(self.fields["stage"], open_stage_list(stages, opportunity.pipeline_id))
         self.fields["stage"].help_text = _("Empty: the last open stage it was in.")
         self.style_fields()
 

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import BooleanField, Exists, OuterRef, Value
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
@@ -38,6 +38,7 @@ from crm.core.forms import error_text, raise_unless_form_error
 from crm.core.locking import EditConflict
 from crm.core.money import money
 from crm.core.registry import record_sections
+from crm.core.rights import may, with_rights
 from crm.core.scoping import get_scoped_or_404
 from crm.core.views import require_perm
 from crm.customers.selectors import active_customers
@@ -51,7 +52,7 @@ from .choices import (
     OpportunityStatus,
     StageKind,
 )
-from .models import DictionaryKind, Opportunity, OpportunityLine, Stage, StageHistory
+from .models import DictionaryKind, Opportunity, OpportunityLine, StageHistory
 from .opportunities import DICTIONARY_FIELDS
 from .opportunity_forms import (
     AbandonForm,
@@ -69,6 +70,7 @@ from .opportunity_forms import (
     posted_lines,
     product_choices,
 )
+from .selectors import stages_for
 
 OPPORTUNITIES = gettext_lazy("Opportunities")
 #: the model label other modules register their sections of the opportunity page under
@@ -109,11 +111,25 @@ def _read(me: User) -> Any:
 
 
 def _may(me: User, opportunity: Opportunity, action: str) -> bool:
-    """May ``me`` ``action`` this opportunity (the permission and the data scope)?"""
-    return (
-        me.can("opportunities", action)
-        and Opportunity.objects.visible_to(me, action).filter(pk=opportunity.pk).exists()
-    )
+    """May ``me`` ``action`` this opportunity (the permission and the data scope)? Answered
+    from the opportunity when the page read it with ``me``'s rights."""
+    return me.can("opportunities", action) and may(me, opportunity, action)
+
+
+#: what the opportunity page asks about the viewer's rights on the opportunity
+PAGE_RIGHTS = ("edit", "transfer", "delete")
+
+
+def _page_read(me: User) -> Any:
+    """:func:`_read` with what the page needs to know besides: the viewer's rights on the
+    opportunity and whether they see its customer (EXISTS through ``visible_to``), so that
+    the page and its sections ask no more queries for them (R11.2)."""
+    qs = with_rights(_read(me), me, PAGE_RIGHTS)
+    if me.can("customers", "view"):
+        return qs.annotate(
+            customer_open=Exists(active_customers(me).filter(pk=OuterRef("customer_id")))
+        )
+    return qs.annotate(customer_open=Value(False, output_field=BooleanField()))
 
 
 def _lines(me: User, opportunity: Opportunity) -> list[OpportunityLine]:
@@ -306,13 +322,16 @@ def _render_sections(request: HttpRequest, opportunity: Opportunity) -> list[dic
 
 def _stage_path(me: User, opportunity: Opportunity) -> dict[str, Any]:
     """The step bar: the pipeline's active open stages, then the closed stage it ended in (or
-    every closing stage while it is open); the nodes of the current stage as sub-steps."""
-    stages = list(
-        Stage.objects.visible_to(me)
-        .filter(pipeline_id=opportunity.pipeline_id, parent__isnull=True)
-        .filter(Q(is_active=True) | Q(pk=opportunity.stage_id))
-        .order_by("sort_order", "pk")
-    )
+    every closing stage while it is open); the nodes of the current stage as sub-steps. From
+    the stages the page reads once (``stages_for``)."""
+    everything = stages_for(me)
+    stages = [
+        s
+        for s in everything
+        if s.pipeline_id == opportunity.pipeline_id
+        and s.parent_id is None
+        and (s.is_active or s.pk == opportunity.stage_id)
+    ]
     closed_at = opportunity.stage if opportunity.stage.kind != StageKind.OPEN else None
     steps = [s for s in stages if s.kind == StageKind.OPEN]
     if closed_at is not None:
@@ -320,12 +339,11 @@ def _stage_path(me: User, opportunity: Opportunity) -> dict[str, Any]:
     else:
         steps += [s for s in stages if s.kind != StageKind.OPEN]
     current = next((i for i, s in enumerate(steps) if s.pk == opportunity.stage_id), -1)
-    nodes = list(
-        Stage.objects.visible_to(me)
-        .filter(parent_id=opportunity.stage_id)
-        .filter(Q(is_active=True) | Q(pk=opportunity.node_id))
-        .order_by("sort_order", "pk")
-    )
+    nodes = [
+        s
+        for s in everything
+        if s.parent_id == opportunity.stage_id and (s.is_active or s.pk == opportunity.node_id)
+    ]
     color = STAGE_KIND_COLORS.get(opportunity.stage.kind, "blue")
     return {
         "steps": [
@@ -413,7 +431,8 @@ def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     require_perm(request, "opportunities", "view")
     me = _me(request)
     assert me.org_id is not None
-    opportunity = get_scoped_or_404(_read(me), me, pk)
+    opportunity = get_scoped_or_404(_page_read(me), me, pk)
+    stages = stages_for(me)  # the stage path and the action forms read the same stages
     now = timezone.now()
     actions = _actions(me, opportunity)
     labels = _labels(me.org_id)
@@ -434,6 +453,7 @@ def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
         forms["move"] = MoveForm(
             user=me,
             opportunity=opportunity,
+            stages=stages,
             initial={**initial, "stage": opportunity.stage_id, "node": opportunity.node_id},
         )
     if actions["win"]:
@@ -447,7 +467,7 @@ def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
             }
         )
     if actions["lose"]:
-        forms["lose"] = LoseForm(user=me, opportunity=opportunity, initial=initial)
+        forms["lose"] = LoseForm(user=me, opportunity=opportunity, stages=stages, initial=initial)
     if actions["abandon"]:
         forms["abandon"] = AbandonForm(user=me, initial=initial)
     if actions["pause"]:
@@ -455,7 +475,9 @@ def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if actions["resume"]:
         forms["resume"] = NoteForm(prefix_id="resume", initial=initial)
     if actions["reopen"]:
-        forms["reopen"] = ReopenForm(user=me, opportunity=opportunity, initial=initial)
+        forms["reopen"] = ReopenForm(
+            user=me, opportunity=opportunity, stages=stages, initial=initial
+        )
     if actions["transfer"]:
         forms["transfer"] = TransferForm(user=me, opportunity=opportunity)
     return render(
@@ -465,8 +487,7 @@ def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "opportunity": opportunity,
             "customer_url": (
                 reverse("customers:detail", args=[opportunity.customer_id])
-                if me.can("customers", "view")
-                and active_customers(me).filter(pk=opportunity.customer_id).exists()
+                if opportunity.customer_open
                 else None
             ),
             "status_color": STATUS_COLORS.get(opportunity.status, "secondary"),

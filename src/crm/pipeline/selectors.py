@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.db.models.signals import post_delete, post_save
 
+from crm.core.context import forget_request_memo, request_memo
 from crm.core.models import Event
 
 from .models import DictionaryItem, DictionaryKind, Pipeline, Stage
@@ -47,6 +49,52 @@ def stage_tree(user: Any, pipeline: Pipeline, *, include_inactive: bool = True) 
             node.parent = by_id[node.parent_id]
             by_id[node.parent_id].node_list.append(node)  # type: ignore[attr-defined]
     return stages
+
+
+def stages_for(user: Any) -> list[Stage]:
+    """Every stage and node of the organisation that ``user`` may see (retired ones too), with
+    its pipeline, in pipeline order: read once per request (R11.2) for the parts of a page that
+    each need some of them (the stage path, the move and close forms)."""
+
+    def load() -> list[Stage]:
+        return list(
+            Stage.objects.visible_to(user)
+            .select_related("pipeline")
+            .order_by("pipeline__sort_order", "pipeline_id", "sort_order", "pk")
+        )
+
+    return request_memo(("pipeline.stages_for", user.pk), load)
+
+
+def organisation_stages(org_id: int) -> dict[int, Stage]:
+    """Every stage and node of the organisation by id, with its pipeline, read once per request
+    (R11.2). For reports, which name stages whatever the viewer's opportunity permission: stage
+    names are configuration, not business rows."""
+
+    def load() -> dict[int, Stage]:
+        rows = (
+            Stage.objects.for_org(org_id)
+            .select_related("pipeline")
+            .order_by("pipeline__sort_order", "pipeline_id", "sort_order", "pk")
+        )
+        return {stage.pk: stage for stage in rows}
+
+    return request_memo(("pipeline.organisation_stages", org_id), load)
+
+
+def _forget_stages(sender: Any, **kwargs: Any) -> None:
+    """A request that changes a stage or pipeline and then shows stages shows the change."""
+    forget_request_memo(
+        lambda key: (
+            isinstance(key, tuple)
+            and key[0] in ("pipeline.stages_for", "pipeline.organisation_stages")
+        )
+    )
+
+
+for _model in (Stage, Pipeline):
+    post_save.connect(_forget_stages, sender=_model, dispatch_uid=f"forget-stages-{_model}")
+    post_delete.connect(_forget_stages, sender=_model, dispatch_uid=f"forget-stages-d-{_model}")
 
 
 def trees_for(user: Any, pipelines: list[Pipeline]) -> dict[int, list[Stage]]:

@@ -27,7 +27,13 @@ def type_label(object_type: str) -> Any:
 @register.simple_tag
 def change_value(event: Any, field: str, value: Any) -> Any:
     """``{% change_value e field pair.0 %}``: a recorded value as people read it."""
-    return audit.value_label(event.object_type, field, value, org_id=event.org_id)
+    return audit.value_label(
+        event.object_type,
+        field,
+        value,
+        org_id=event.org_id,
+        names=getattr(event, "value_names", None),
+    )
 
 
 @register.filter
