@@ -52,8 +52,8 @@ def _strip_owner(q: Q) -> Q:
             clone.children.append(_strip_owner(child))
             continue
         key, value = child  # type: ignore[misc]
-        if key == "owner_id":
-            key = "pk"
+        if key in ("owner_id", "owner_id__in"):
+            key = key.replace("owner_id", "pk")
         elif key.startswith("owner__"):
             key = key.removeprefix("owner__")
         clone.children.append((key, value))

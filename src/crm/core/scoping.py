@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Self
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.db.models import Q
+from django.db.models.sql import Query
 from django.utils.translation import gettext_lazy as _
 
 from .errors import NotFound
@@ -76,30 +77,107 @@ def _prefix_q(q: Q, prefix: str) -> Q:
     return clone
 
 
+def _owners_in(user: User, owner: str, people: Q) -> Q:
+    """``owner`` is one of the organisation's users matching ``people``: a semi-join on the
+    owner column (an index probe per row, or a hash) instead of a join through the owner's
+    department, which PostgreSQL could only evaluate after joining every row."""
+    from crm.org.models import User as UserModel
+
+    people_ids = UserModel._base_manager.filter(people, org_id=user.org_id).values("pk")
+    return Q(**{f"{owner}_id__in": people_ids})
+
+
 def _owner_q(user: User, owner: str, role_scope: str, departments: list[Any]) -> Q | None:
     """The rows a single role sees through ownership. None means: every row of the org."""
     if role_scope == DataScope.ALL:
         return None
+    own = Q(**{f"{owner}_id": user.pk})
     if role_scope == DataScope.SELF:
-        return Q(**{f"{owner}_id": user.pk})
+        return own
     if role_scope == DataScope.DEPT:
-        return (
-            Q(**{f"{owner}__department_id": user.department_id})
-            if user.department_id
-            else (Q(**{f"{owner}_id": user.pk}))
-        )
+        if not user.department_id:
+            return own
+        return _owners_in(user, owner, Q(department_id=user.department_id))
     if role_scope == DataScope.DEPT_TREE:
         dept = user.department
         if dept is None:
-            return Q(**{f"{owner}_id": user.pk})
-        return Q(**{f"{owner}__department__path__startswith": dept.path})
+            return own
+        return _owners_in(user, owner, Q(department__path__startswith=dept.path))
     if role_scope == DataScope.CUSTOM:
-        paths = [d.path for d in departments]
-        q = Q(**{f"{owner}_id": user.pk})
-        for path in paths:
-            q |= Q(**{f"{owner}__department__path__startswith": path})
-        return q
-    return Q(**{f"{owner}_id": user.pk})
+        people = Q(pk__in=[])
+        for d in departments:
+            people |= Q(department__path__startswith=d.path)
+        return own | _owners_in(user, owner, people) if departments else own
+    return own
+
+
+@models.Field.register_lookup
+class AnyOf(models.Lookup):
+    """``field__any_of=<queryset>``: ``field = ANY(ARRAY(subquery))`` on PostgreSQL, ``IN
+    (subquery)`` elsewhere. PostgreSQL runs the subquery once (an InitPlan) and then finds the
+    rows by index, whereas ``IN (subquery)`` becomes a semi-join that the planner places after
+    every other join of a wide ``select_related`` (beyond ``join_collapse_limit``), so a user's
+    89 opportunities were found by joining all of the organisation's first."""
+
+    lookup_name = "any_of"
+
+    def get_prep_lookup(self) -> Any:
+        if isinstance(self.rhs, models.QuerySet):  # a subquery needs no order (nor its cost)
+            self.rhs = _unordered(self.rhs)
+        elif isinstance(self.rhs, Query) and not self.rhs.combined_queries:
+            self.rhs = self.rhs.clone()
+            self.rhs.clear_ordering(force=True, clear_default=True)
+        return super().get_prep_lookup()
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(ARRAY{rhs})", (*lhs_params, *rhs_params)
+        return f"{lhs} IN {rhs}", (*lhs_params, *rhs_params)
+
+
+def _unordered(qs: models.QuerySet) -> models.QuerySet:
+    """``qs`` without any ordering, the model's default included (a subquery arm)."""
+    qs = qs._chain()  # type: ignore[attr-defined]
+    qs.query.clear_ordering(force=True, clear_default=True)
+    return qs
+
+
+def _ids_of(arms: list[models.QuerySet]) -> Q:
+    """``pk`` is one of the ids the arms select (one subquery, UNION ALL of the arms)."""
+    ids = arms[0] if len(arms) == 1 else _unordered(arms[0].union(*arms[1:], all=True))
+    return Q(pk__any_of=ids)
+
+
+def _self_only_rule(user: User, model: Any, spec: ScopeFields) -> tuple[Q, Q] | None:
+    """For a user whose every grant is SELF on a model with collaborators or confidential
+    viewers and nothing else ORed in: the rule as one ``pk IN (own UNION ALL shared UNION ALL
+    named viewer)`` (and the same without the viewers: the ownership rule). Each arm is an
+    index scan, so the user's few rows are found directly; the ORed form (owner OR hashed
+    subquery) could only filter every row of the organisation (R11.2)."""
+    if spec.also is not None or not (spec.shared or spec.confidential):
+        return None
+    owned = model._base_manager.filter(org_id=user.org_id, **{f"{spec.owner}_id": user.pk})
+    arms = [_unordered(owned.values("pk"))]
+    if spec.shared:
+        arms.append(_unordered(_through_rows(model, spec.shared, user)))
+    ownership = _ids_of(arms)
+    if not spec.confidential:
+        return ownership, ownership
+    viewers = model._base_manager.filter(
+        org_id=user.org_id, is_confidential=True, confidential_viewers=user.pk
+    ).values("pk")
+    return _ids_of([*arms, _unordered(viewers)]), ownership
+
+
+def _through_rows(model: Any, name: str, user: User) -> models.QuerySet:
+    """Ids of ``model`` rows whose many-to-many ``name`` lists ``user``."""
+    field = model._meta.get_field(name)
+    through = field.remote_field.through
+    source = field.m2m_field_name()
+    target = field.m2m_reverse_field_name()
+    return through._base_manager.filter(**{target: user.pk}).values(source)
 
 
 class _Unrestricted:
@@ -121,6 +199,7 @@ def scope_q(user: User, model: type[models.Model], action: str) -> Q | _Unrestri
         return cache[key]
     spec: ScopeFields = model.scope  # type: ignore[attr-defined]
     result: Q | _Unrestricted | None
+    self_ownership: Q | None = None
     if spec.personal:
         result = Q(**{f"{spec.owner}_id": user.pk})
         if spec.also:
@@ -136,6 +215,10 @@ def scope_q(user: User, model: type[models.Model], action: str) -> Q | _Unrestri
             result = None
         elif spec.org_wide or spec.owner is None:
             result = UNRESTRICTED
+        elif all(s == DataScope.SELF for s, _depts in grants) and (
+            compact := _self_only_rule(user, model, spec)
+        ):
+            result, self_ownership = compact
         else:
             parts = [_owner_q(user, spec.owner, s, depts) for s, depts in grants]
             if any(q is None for q in parts):
@@ -145,13 +228,7 @@ def scope_q(user: User, model: type[models.Model], action: str) -> Q | _Unrestri
                 for q in parts:
                     combined |= q  # type: ignore[operator]
                 if spec.shared:
-                    field = model._meta.get_field(spec.shared)
-                    through = field.remote_field.through  # type: ignore[union-attr]
-                    source = field.m2m_field_name()  # type: ignore[union-attr]
-                    target = field.m2m_reverse_field_name()  # type: ignore[union-attr]
-                    combined |= Q(
-                        pk__in=through._base_manager.filter(**{target: user.pk}).values(source)
-                    )
+                    combined |= Q(pk__in=_through_rows(model, spec.shared, user))
                 if spec.also:
                     combined |= spec.also(user)
                 result = combined
@@ -162,8 +239,11 @@ def scope_q(user: User, model: type[models.Model], action: str) -> Q | _Unrestri
     # collaborators and named viewers, and by organisation admins (settings:configure).
     # Rows reached through ``via`` inherit this from their parent's rule.
     memo: dict[Any, Any] = cache
-    memo[(key[0], key[1], "ownership")] = result
-    if isinstance(result, Q) and spec.confidential:
+    if self_ownership is not None:  # the compact rule already holds the named viewers
+        memo[(key[0], key[1], "ownership")] = self_ownership
+    else:
+        memo[(key[0], key[1], "ownership")] = result
+    if isinstance(result, Q) and spec.confidential and self_ownership is None:
         viewers = model._meta.get_field("confidential_viewers")
         through = viewers.remote_field.through  # type: ignore[union-attr]
         result |= Q(
@@ -240,17 +320,61 @@ def confidential_hidden(user: User, model: type[models.Model]) -> models.QuerySe
 CONFIDENTIAL_INLINE = 500
 
 
+@functools.cache
+def _confidential_models() -> tuple[Any, ...]:
+    """Every model whose rows can be flagged confidential (customers, opportunities)."""
+    from django.apps import apps
+
+    return tuple(
+        m
+        for m in apps.get_models()
+        if isinstance(getattr(m, "scope", None), ScopeFields) and m.scope.confidential  # type: ignore[attr-defined]
+    )
+
+
 def _hidden_ids(user: User, model: Any) -> list[int] | models.QuerySet:
-    """The ids of :func:`confidential_hidden`, read once per user object (request) and model:
-    a short list inlined into the rule (usually empty: then the rule costs nothing), or the
-    subquery itself when there are many."""
+    """The ids of :func:`confidential_hidden`, read once per user object (request): a short
+    list inlined into the rule (usually empty: then the rule costs nothing), or the subquery
+    itself when there are many. The first call reads them for every confidential-aware model
+    in one statement (one query per page instead of one per model)."""
     cache: dict[Any, Any] = user.__dict__.setdefault("_scope_cache", {})
     key = ("confidential-hidden", model._meta.label)
     if key not in cache:
-        subquery = confidential_hidden(user, model)
-        ids = list(subquery.values_list("pk", flat=True)[: CONFIDENTIAL_INLINE + 1])
-        cache[key] = ids if len(ids) <= CONFIDENTIAL_INLINE else subquery
+        targets = [
+            m for m in _confidential_models() if ("confidential-hidden", m._meta.label) not in cache
+        ]
+        if model not in targets:
+            targets.append(model)
+        found = _read_hidden(user, targets)
+        for target in targets:
+            ids = found.get(target._meta.label, [])
+            label_key = ("confidential-hidden", target._meta.label)
+            cache[label_key] = (
+                ids if len(ids) <= CONFIDENTIAL_INLINE else confidential_hidden(user, target)
+            )
     return cache[key]
+
+
+def _read_hidden(user: User, targets: list[Any]) -> dict[str, list[int]]:
+    """``label -> ids`` of the hidden confidential rows of each model (at most
+    ``CONFIDENTIAL_INLINE + 1`` each), in one ``UNION ALL`` statement."""
+    from django.db import connections, router
+
+    parts: list[str] = []
+    params: list[Any] = []
+    for index, target in enumerate(targets):
+        sql, arm_params = confidential_hidden(user, target).order_by().query.sql_with_params()
+        # Django's own compiled SQL; its values stay parameters
+        limit = CONFIDENTIAL_INLINE + 1
+        parts.append(f"SELECT {index} AS k, h.* FROM ({sql} LIMIT {limit}) h")  # noqa: S608
+        params.extend(arm_params)
+    found: dict[str, list[int]] = {}
+    connection = connections[router.db_for_read(targets[0])]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for index, pk in cursor.fetchall():
+            found.setdefault(targets[index]._meta.label, []).append(pk)
+    return found
 
 
 def _confidential_restriction(user: User, model: type[models.Model]) -> Q | None:

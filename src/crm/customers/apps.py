@@ -8,6 +8,6 @@ class CustomersConfig(AppConfig):
     verbose_name = _("Customers")
 
     def ready(self) -> None:
-        from . import wiring
+        from . import bigrams, wiring  # noqa: F401  (bigrams registers the has_pair lookup)
 
         wiring.register()
