@@ -73,7 +73,7 @@ def opportunity_section(request: HttpRequest, opportunity: Any) -> Any:
     if not user.can("opportunities", "view") or not opportunity.is_open:
         return None
     run = services.latest(opportunity.org_id)
-    found = services.score_of(opportunity)
+    found = services.score_of(opportunity, run=run)
     return {
         "run": run,
         "score": found,

@@ -214,13 +214,17 @@ def score(org_id: int, model: WinModel, ids: list[int] | None = None) -> int:
     return len(rows)
 
 
-def score_of(opportunity: Any) -> OpportunityScore | None:
+def score_of(opportunity: Any, *, run: Any = ...) -> OpportunityScore | None:
     """The learned score of an opportunity the caller may see: the stored one, else (an
     opportunity opened since the last run) computed now with the active model. None for a
-    closed opportunity or without a usable model."""
+    closed opportunity or without a usable model. ``run``: the organisation's latest run when
+    the caller has read it already (one query less on the opportunity page)."""
     if opportunity.status not in OPEN_STATUSES:
         return None
-    model = active(opportunity.org_id)
+    if run is ...:
+        model = active(opportunity.org_id)
+    else:
+        model = run if run is not None and run.is_usable else None
     if model is None:
         return None
     found = (
