@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
@@ -23,8 +24,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def _english_off(settings: object) -> None:
-    """Tests run in the default language (Simplified Chinese) unless they switch."""
+def _empty_cache() -> None:
+    """Each test starts with an empty cache: ids restart after a rollback, so a figure cached
+    by an earlier test could otherwise match a later test's organisation, person and marker."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts and ends in the default language (Simplified Chinese) and time zone.
+    A request through the test client runs the locale middleware in the test's own thread,
+    and its ``activate`` would otherwise outlive the test: a later test on the same worker
+    then compares a page in Chinese with a label rendered in English."""
+    from django.utils import timezone, translation
+
+    translation.deactivate()
+    timezone.deactivate()
+    yield
+    translation.deactivate()
+    timezone.deactivate()
 
 
 @pytest.fixture
