@@ -179,7 +179,8 @@ def render(results: dict[str, Any]) -> str:
     if results.get("query_budget"):
         lines += [
             "",
-            "Queries per request at a small and a large page size (target: equal, ≤ 15):",
+            "Queries per request at a small and a large page size (target: no more for the larger "
+            "page, ≤ 15):",
             "",
             "| Endpoint | Actor | Small page | Large page | Verdict |",
             "|---|---|--:|--:|---|",

@@ -19,9 +19,11 @@ into docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 import random
+import re
 import resource
 import sys
 import time
@@ -36,11 +38,12 @@ from bench._django import ensure_django
 
 ensure_django()
 
+from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.models import Count, F, Max, OuterRef, Subquery  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench import generate, report  # noqa: E402
@@ -53,6 +56,7 @@ from bench.measure import (  # noqa: E402
 )
 from crm.activities import reminders  # noqa: E402
 from crm.activities.models import Reminder  # noqa: E402
+from crm.core.context import request_memo_scope  # noqa: E402
 from crm.core.models import Event, Notification  # noqa: E402
 from crm.customers import pool_services  # noqa: E402
 from crm.customers.models import Contact, Customer, OwnershipMove, PublicPool  # noqa: E402
@@ -69,6 +73,7 @@ RESULTS_DIR = ROOT / "bench" / "results"
 DOCS = ROOT / "docs" / "benchmarks.md"
 TOKEN_NAME = "bench"  # noqa: S105 - the name of the API tokens the run creates
 QUERY_BUDGET = 15  # issue 8: at most 15 queries for any page, whatever its size
+SECTION_URL = re.compile(r'hx-get="([^"]*/sections/\?keys=[^"]+)"')
 
 
 # --- Actors and the things they look at -----------------------------------------------------------
@@ -197,6 +202,10 @@ class Scenario:
     sizes: tuple[int, int] = (10, 100)
     opportunities: bool = False
     call: Call | None = None
+    #: with the figure cache (crm.core.figure_cache) on; every other read runs with it off
+    cached: bool = False
+    #: a record page and then every request for its later sections (crm.core.record_sections)
+    with_sections: bool = False
 
 
 def _customers_api(query: str = "") -> UrlFor:
@@ -209,8 +218,10 @@ def _opportunities_api(query: str = "") -> UrlFor:
 
 def _counts(user: User, ctx: Context) -> dict[str, Any]:
     """What the list page's sidebar shows: the four built-in counts and overdue per rep."""
-    counts = queries.builtin_counts(user)
-    by_rep = queries.overdue_by_rep(user)
+    now = timezone.now()
+    with request_memo_scope():  # as in one request: the counts and the breakdown share a read
+        counts = queries.builtin_counts(user, now=now)
+        by_rep = queries.overdue_by_rep(user, now=now)
     return {**counts, "reps_overdue": len(by_rep), "top_rep_overdue": by_rep[0][1] if by_rep else 0}
 
 
@@ -262,6 +273,12 @@ READS: list[Scenario] = [
     Scenario("detail_360_opps", "Customer 360 page (with opportunities)", "page",
              lambda ctx, size: f"/customers/{ctx.busy_customer_id}/", 80, target_ratio=None,
              opportunities=True),
+    Scenario("detail_360_all", "Customer 360 page + its section requests, in sequence", "page",
+             lambda ctx, size: f"/customers/{ctx.busy_customer_id}/", None, target_ratio=None,
+             opportunities=True, with_sections=True),
+    Scenario("opp_detail_all", "Opportunity page + its section requests, in sequence", "page",
+             lambda ctx, size: f"/opportunities/{ctx.opportunity_id}/", None, target_ratio=None,
+             opportunities=True, with_sections=True),
     # reports (issue 6): uncached, as each viewer's scope computes them
     Scenario("exec_dashboard", "Executive dashboard page (this year)", "page",
              lambda ctx, size: "/analytics/?period=this_year", 300, target_ratio=None,
@@ -271,6 +288,16 @@ READS: list[Scenario] = [
     Scenario("forecast", "Forecast page (this quarter)", "page",
              lambda ctx, size: "/analytics/forecast/?period=quarter", 300, target_ratio=None,
              opportunities=True),
+    # the same reports a second time for the same viewer: the figure cache (issue 6: ≤ 30 ms)
+    Scenario("exec_dashboard_cached", "Executive dashboard page (this year), cached", "page",
+             lambda ctx, size: "/analytics/?period=this_year", 30, target_ratio=None,
+             opportunities=True, cached=True),
+    Scenario("funnel_cached", "Funnel page, cached", "page",
+             lambda ctx, size: "/analytics/funnel/", 30, target_ratio=None, opportunities=True,
+             cached=True),
+    Scenario("forecast_cached", "Forecast page (this quarter), cached", "page",
+             lambda ctx, size: "/analytics/forecast/?period=quarter", 30, target_ratio=None,
+             opportunities=True, cached=True),
     Scenario("winloss", "Win/loss analysis page (all time)", "page",
              lambda ctx, size: "/analytics/winloss/", 300, target_ratio=None,
              opportunities=True),
@@ -355,13 +382,36 @@ def measure_read(
         )
     client = actor.api if scenario.kind == "api" else actor.page
     url = scenario.path(ctx, 50)
-    timing = time_calls(lambda: client.get(url), repeat=repeat, warmup=warmup, check=_ok)
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
+    ttl = settings.CRM_FIGURE_CACHE_SECONDS if scenario.cached else 0
+    urls = [url]
+    if scenario.with_sections:
+        page = client.get(url)
+        _ok(page)
+        urls += [html.unescape(u) for u in SECTION_URL.findall(page.content.decode())]
+
+    def read() -> Any:
+        for one in urls:
+            response = client.get(one)
+            _ok(response)
+        return response
+
+    with override_settings(CRM_FIGURE_CACHE_SECONDS=ttl):
+        timing = time_calls(read, repeat=repeat, warmup=warmup, check=_ok)
+        with CaptureQueriesContext(connection) as captured:
+            response = read()
     _ok(response)
     statements = [q["sql"] for q in captured.captured_queries]
     floor = run_floor(floor_conn, statements, repeat=repeat, rollback=rollback)
-    return _read_row(scenario, actor, url, timing, floor, len(statements), _count_of(response))
+    return _read_row(
+        scenario,
+        actor,
+        url,
+        timing,
+        floor,
+        len(statements),
+        _count_of(response),
+        requests=len(urls),
+    )
 
 
 def _read_row(
@@ -372,6 +422,7 @@ def _read_row(
     floor: Timing,
     queries: int,
     rows: int | None,
+    requests: int = 1,
 ) -> dict[str, Any]:
     r = ratio(timing.median_ms, floor.median_ms)
     return {
@@ -391,7 +442,9 @@ def _read_row(
         "meets_ms": scenario.target_ms is None or timing.median_ms <= scenario.target_ms,
         "meets_ratio": scenario.target_ratio is None
         or (r is not None and r <= scenario.target_ratio),
-        "meets_queries": queries <= QUERY_BUDGET,
+        # several requests in sequence: the budget is per request (query_budget checks each)
+        "meets_queries": scenario.with_sections or queries <= QUERY_BUDGET,
+        "requests": requests,
         "samples_ms": [round(s, 3) for s in timing.samples_ms],
         "floor_samples_ms": [round(s, 3) for s in floor.samples_ms],
     }
@@ -410,7 +463,9 @@ def _failed_row(scenario: Scenario, actor: Actor, exc: Exception) -> dict[str, A
 
 def query_budget(scenario: Scenario, actor: Actor, ctx: Context) -> dict[str, Any]:
     """Queries of one request at a small and a large page size (10 and 100; the list page
-    offers 20 and 100): they must be equal and ≤ 15. Each size is requested twice and the
+    offers 20 and 100): the large page must not issue more (issue 8: "a page must not issue
+    more queries as its page size grows"; a page that holds every row skips the count) and
+    neither more than 15. Each size is requested twice and the
     fewer counts: bookkeeping writes that happen at most once a minute (an API token's last
     use) must not pass for a page-size effect."""
     client = actor.api if scenario.kind == "api" else actor.page
@@ -428,7 +483,7 @@ def query_budget(scenario: Scenario, actor: Actor, ctx: Context) -> dict[str, An
         "large_size": large,
         "queries_small": counts[small],
         "queries_large": counts[large],
-        "equal": counts[small] == counts[large],
+        "equal": counts[large] <= counts[small],  # not more for the larger page
         "within_budget": max(counts.values()) <= QUERY_BUDGET,
     }
 
@@ -784,7 +839,7 @@ def floor_connection(*, shared: bool = False) -> tuple[Any, bool]:
             password=db["PASSWORD"] or None,
             host=db["HOST"],
             port=db["PORT"],
-            options="-c TimeZone=UTC",
+            options=" ".join(("-c TimeZone=UTC", db["OPTIONS"].get("options", ""))).strip(),
             prepare_threshold=None,
         )
         return conn, True
@@ -795,7 +850,7 @@ def floor_connection(*, shared: bool = False) -> tuple[Any, bool]:
 def tenant_check(director: Actor, org: Organization) -> dict[str, Any]:
     """The director's customer list counts exactly the customers of their own organisation,
     although another organisation of the same size shares every table."""
-    response = director.api.get("/api/v1/customers/customers?page_size=1")
+    response = director.api.get("/api/v1/customers/customers?page_size=1&exact_count=true")
     _ok(response)
     listed = _count_of(response)
     own = Customer.objects.filter(org=org, merged_into__isnull=True).count()

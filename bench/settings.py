@@ -8,6 +8,7 @@ Connections are kept between requests and health-checked, as the production prof
 import os
 
 from crm.settings.base import *  # noqa: F403
+from crm.settings.base import PG_OPTIONS
 
 DEBUG = False
 SECRET_KEY = "bench-secret-key-not-for-production-0123456789-abcdefghijklmnopqrstuvwxyz"  # noqa: S105
@@ -27,6 +28,7 @@ DATABASES = {
         "PORT": os.environ.get("CRM_PG_PORT", "5432"),
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": dict(PG_OPTIONS),
     }
 }
 

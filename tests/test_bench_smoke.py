@@ -219,7 +219,7 @@ def test_harness_runs_on_a_tiny_organisation(tmp_path: Path) -> None:
     assert 1 <= row["queries"] <= bench_run.QUERY_BUDGET
     budget = bench_run.query_budget(scenario, actors[0], ctx)
     assert (budget["small_size"], budget["large_size"]) == (10, 100)
-    assert budget["queries_small"] == budget["queries_large"]
+    assert budget["queries_large"] <= budget["queries_small"] and budget["equal"]
 
     moves, events = OwnershipMove.objects.count(), Event.objects.count()
     writes = bench_run.measure_claims(actors[:1], ctx, repeat=2, warmup=1)
@@ -466,7 +466,7 @@ def test_opportunity_scenarios_and_jobs_run_and_clean_up() -> None:
     )
     assert row["rows"] == visible.count()
     budget = bench_run.query_budget(listing, actors[2], ctx)  # warm: token use recorded
-    assert budget["queries_small"] == budget["queries_large"]
+    assert budget["queries_large"] <= budget["queries_small"] and budget["equal"]
 
     stalled_before = dict(visible.values_list("pk", "stall_notified_at"))
     kept = (Reminder.objects.count(), Notification.objects.count(), Event.objects.count())
@@ -479,14 +479,16 @@ def test_opportunity_scenarios_and_jobs_run_and_clean_up() -> None:
     assert dict(visible.values_list("pk", "stall_notified_at")) == stalled_before
 
 
-def test_load_summary_takes_the_best_rate_with_p99_under_200ms(tmp_path: Path) -> None:
+def test_load_summary_takes_the_best_rate_with_p99_under_200ms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # issue 8/9 (RELIABILITY L): "sustained req/s at p99 < 200 ms" from locust's history
     from bench.load import summary
 
-    head = "Type,Name,Request Count,Failure Count,Median Response Time,99%,Requests/s\n"
+    head = "Type,Name,Request Count,Failure Count,Median Response Time,95%,99%,Requests/s\n"
     stats = tmp_path / "x_stats.csv"
     stats.write_text(
-        head + "GET,opportunity list,90,1,40,180,3.0\n,Aggregated,100,1,45,190,3.3\n",
+        head + "GET,opportunity list,90,1,40,90,180,3.0\n,Aggregated,100,1,45,95,190,3.3\n",
         encoding="utf-8",
     )
     history = tmp_path / "x_stats_history.csv"
@@ -499,10 +501,20 @@ def test_load_summary_takes_the_best_rate_with_p99_under_200ms(tmp_path: Path) -
         "5,1,,Aggregated,0.0,N/A\n",
         encoding="utf-8",
     )
+    # the machine's busy and total jiffies before and after the run, from run.sh
+    monkeypatch.setenv("LOAD_CPU", "1000 5000 1600 6000")
+    monkeypatch.setenv("LOAD_LOCUST_CPU_S", "12.5")
     result = summary.summarise("pg", str(stats), str(history))
+    assert (result["cpu_busy_pct"], result["locust_cpu_s"], result["p95_ms"]) == (60.0, 12.5, 95.0)
     assert result["sustained_rate_p99_under_200ms"] == 9.5
     assert result["users_at_that_rate"] == 5
     assert (result["requests"], result["failures"], result["p99_ms"]) == (100, 1, 190.0)
     assert result["per_request"] == {
-        "opportunity list": {"requests": 90, "failures": 1, "median_ms": 40.0, "p99_ms": 180.0}
+        "opportunity list": {
+            "requests": 90,
+            "failures": 1,
+            "median_ms": 40.0,
+            "p95_ms": 90.0,
+            "p99_ms": 180.0,
+        }
     }

@@ -7,7 +7,9 @@
 #           of its own with the demo data (`crm demo`), gunicorn with the same workers.
 # Usage: bench/load/run.sh [pg|sqlite|both]. Knobs: LOAD_USERS (30), LOAD_SPAWN (0.25/s: a slow ramp,
 # so the history shows the rate each number of users sustains),
-# LOAD_TIME (2m), LOAD_WORKERS (4), LOAD_PORT (8101), LOAD_DIR (/tmp/crm-load).
+# LOAD_TIME (2m), LOAD_WORKERS (4), LOAD_PORT (8101), LOAD_DIR (/tmp/crm-load), LOAD_PACE (tasks
+# per second per user; unset: 0.5 - 2 s between tasks). RELIABILITY L1 (50 req/s for 10 min):
+#   LOAD=pg LOAD_USERS=108 LOAD_PACE=0.4 LOAD_SPAWN=10 LOAD_TIME=11m make load
 # Results: $LOAD_DIR/<profile>_stats.csv (locust's CSV) and a summary line per profile.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,10 +35,20 @@ wait_up() {
   echo "the server on port $PORT did not come up" >&2; return 1
 }
 
+cpu_ticks() {  # "busy total" jiffies of the whole machine (first line of /proc/stat)
+  awk '/^cpu /{busy=$2+$3+$4+$7+$8+$9; print busy, busy+$5+$6; exit}' /proc/stat
+}
+
 run_locust() {  # $1: profile name
-  "$BIN/locust" -f bench/load/locustfile.py --headless -u "$USERS" -r "$SPAWN" -t "$TIME" \
+  local before after locust_cpu
+  before=$(cpu_ticks)
+  /usr/bin/time -f "%U %S" -o "$DIR/$1.locust-cpu" \
+    "$BIN/locust" -f bench/load/locustfile.py --headless -u "$USERS" -r "$SPAWN" -t "$TIME" \
     --host "http://127.0.0.1:$PORT" --csv "$DIR/$1" --only-summary >"$DIR/$1.log" 2>&1 || true
-  "$BIN/python" bench/load/summary.py "$1" "$DIR/$1_stats.csv" "$DIR/$1_stats_history.csv"
+  after=$(cpu_ticks)
+  locust_cpu=$(awk '{print $1+$2}' "$DIR/$1.locust-cpu" 2>/dev/null || echo "")
+  LOAD_CPU="$before $after" LOAD_LOCUST_CPU_S="$locust_cpu" \
+    "$BIN/python" bench/load/summary.py "$1" "$DIR/$1_stats.csv" "$DIR/$1_stats_history.csv"
 }
 
 serve() {  # gunicorn in the background with the current environment

@@ -7,6 +7,7 @@ UI's session (with CSRF on unsafe methods). Routers of every app are mounted her
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -85,7 +86,27 @@ class CrmAPI(NinjaAPI):
     ) -> OpenAPISchema:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         document_errors(schema)
+        document_files(schema)
         return schema
+
+
+def document_files(schema: dict[str, Any]) -> None:
+    """An uploaded file is at least one byte (an empty one is refused with 400, "the file is
+    empty"): say so (``minLength: 1``) on every file of every multipart request body."""
+
+    def files_of(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        if node.get("format") == "binary":
+            yield node
+        for option in node.get("anyOf", ()):
+            yield from files_of(option)
+
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            body = content.get("multipart/form-data", {}).get("schema", {})
+            for prop in body.get("properties", {}).values():
+                for node in files_of(prop):
+                    node["minLength"] = 1
 
 
 def document_errors(schema: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from crm.activities import services
 from crm.activities.choices import Method, PlanStatus, ReminderKind
 from crm.activities.models import FollowUp, Reminder, ReminderRule, VisitPlan
 from crm.core.scoping import DataScope
+from crm.core.testing.pages import with_sections
 from crm.core.testing.world import World, make_role, make_user
 from crm.customers.models import Contact, Customer
 from crm.customers.services import create_customer
@@ -330,7 +331,7 @@ def test_photos_are_attached_to_the_followup(world: World, as_user: Any) -> None
         ).values_list("name", flat=True)
     )
     assert names == {"门头.png", "展厅.png"}
-    page = text(client.get(f"/customers/{customer.pk}/"))
+    page = text(with_sections(client, f"/customers/{customer.pk}/"))
     assert "门头.png" in page
 
 
@@ -502,9 +503,11 @@ def test_the_customer_page_shows_all_its_followups_and_plans(world: World, as_us
     director = world.users["director"]
     theirs = followup_of(director, customer, "总监的跟进")
     plan = plan_of(rep, customer, "下周拜访")
-    page = text(as_user(rep).get(f"/customers/{customer.pk}/"))
+    page = text(with_sections(as_user(rep), f"/customers/{customer.pk}/"))
     assert 'id="section-followups"' in page
-    assert {mine.pk, theirs.pk} <= followup_ids(as_user(rep).get(f"/customers/{customer.pk}/"))
+    assert {mine.pk, theirs.pk} <= followup_ids(
+        with_sections(as_user(rep), f"/customers/{customer.pk}/")
+    )
     assert "总监的跟进" in page and "下周拜访" in page
     assert f"/activities/followups/new/?customer={customer.pk}&amp;next=" in page
     assert f"/activities/followups/{mine.pk}/edit/" in page
@@ -512,7 +515,9 @@ def test_the_customer_page_shows_all_its_followups_and_plans(world: World, as_us
     assert f"/activities/followups/new/?plan={plan.pk}" in page
     viewer_role = make_role(world.admin, "只看客户", DataScope.ALL, ["customers:view"])
     viewer = make_user(world.admin, "只看客户的人", world.depts["root"], [viewer_role])
-    assert 'id="section-followups"' not in text(as_user(viewer).get(f"/customers/{customer.pk}/"))
+    assert 'id="section-followups"' not in text(
+        with_sections(as_user(viewer), f"/customers/{customer.pk}/")
+    )
 
 
 def test_the_opportunity_page_shows_its_followups(world: World, as_user: Any) -> None:
@@ -522,7 +527,7 @@ def test_the_opportunity_page_shows_its_followups(world: World, as_user: Any) ->
     opp = opportunity_of(rep, customer, "商机页项目")
     on_opp = followup_of(rep, customer, "商机上的跟进", opportunity=opp)
     elsewhere = followup_of(rep, customer, "客户上的跟进")
-    r = as_user(rep).get(f"/opportunities/{opp.pk}/")
+    r = with_sections(as_user(rep), f"/opportunities/{opp.pk}/")
     assert r.status_code == 200
     ids = followup_ids(r)
     assert on_opp.pk in ids and elsewhere.pk not in ids

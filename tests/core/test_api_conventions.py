@@ -155,3 +155,71 @@ def test_list_query_count_does_not_grow_with_page_size(
     with django_assert_max_num_queries(12):
         large = client.get("/api/v1/org/users?page_size=40")
     assert len(small.json()["items"]) == 2 and len(large.json()["items"]) == 40
+
+
+def test_list_count_is_capped_unless_exact_is_asked(world: World, api_client, settings) -> None:
+    # R11.2 (issue 8): beyond CRM_LIST_COUNT_CAP a list says "at least the cap" instead of
+    # counting every row; ?exact_count=true counts them all; the last page knows the total
+    settings.CRM_LIST_COUNT_CAP = 5
+    for i in range(7):
+        Memo.objects.create(org=world.org, title=f"m{i}", owner=world.users["director"])
+    client = api_client(world.users["director"])
+    body = client.get("/api/v1/test/memos?page_size=3").json()
+    assert (body["count"], body["count_exact"], len(body["items"])) == (5, False, 3)
+    body = client.get("/api/v1/test/memos?page_size=3&exact_count=true").json()
+    assert (body["count"], body["count_exact"]) == (7, True)
+    body = client.get("/api/v1/test/memos?page_size=3&page=3").json()
+    assert (body["count"], body["count_exact"], len(body["items"])) == (7, True, 1)
+    body = client.get("/api/v1/test/memos?page_size=3&page=9").json()
+    assert (body["count"], body["count_exact"], body["items"]) == (5, False, [])
+    settings.CRM_LIST_COUNT_CAP = 10
+    body = client.get("/api/v1/test/memos?page_size=3").json()
+    assert (body["count"], body["count_exact"]) == (7, True)
+
+
+def test_a_joined_page_reads_ids_first_in_the_same_order(world: World) -> None:
+    # issue 8: the deferred join (page ids by the narrow query, then those rows with their
+    # relations) answers the same rows in the same order as one joined query
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from crm.core.paging import page_rows
+
+    for i in range(9):
+        Memo.objects.create(org=world.org, title=f"m{i % 4}", owner=world.users["director"])
+    qs = Memo.objects.filter(org=world.org).select_related("owner").order_by("-title", "pk")
+    for offset, size in [(0, 4), (4, 4), (8, 4), (20, 4)]:
+        with CaptureQueriesContext(connection) as ctx:
+            rows = page_rows(qs, offset, size)
+            names = [m.owner.display_name for m in rows]  # the relation came with the rows
+        assert [m.pk for m in rows] == [m.pk for m in qs[offset : offset + size]]
+        assert len(ctx.captured_queries) == (2 if rows else 1)
+        assert "JOIN" not in ctx.captured_queries[0]["sql"].upper()
+        assert all(names) and len(names) == len(rows)
+
+
+def test_list_pages_count_up_to_the_cap(world: World, settings) -> None:
+    # R11.2 (issue 8): the list pages' paginator and tab badges count at most the cap and say
+    # "5+" beyond it; below the cap they are exact
+    from crm.core.paging import CappedPaginator, capped_counts, count_label
+
+    settings.CRM_LIST_COUNT_CAP = 5
+    for i in range(7):
+        Memo.objects.create(org=world.org, title=f"m{i}", owner=world.users["director"])
+    memos = Memo.objects.filter(org=world.org).select_related("owner").order_by("title", "pk")
+    paginator = CappedPaginator(memos, 2)
+    assert (paginator.count, paginator.count_exact, paginator.count_label) == (5, False, "5+")
+    page = paginator.page(2)
+    assert [m.title for m in page] == ["m2", "m3"] and page.has_next()
+    assert paginator.num_pages == 3  # the pages stop at the cap
+    counts = capped_counts(
+        {"all": memos, "some": memos.filter(title__in=["m1", "m2"]), "none": memos.none()}, 5
+    )
+    assert counts == {"all": (5, False), "some": (2, True), "none": (0, True)}
+    assert capped_counts({"all": memos}, 0) == {"all": (7, True)}
+    assert count_label(12345, True) == "12,345" and count_label(10000, False) == "10,000+"
+    settings.CRM_LIST_COUNT_CAP = 100
+    exact = CappedPaginator(memos, 2)
+    assert (exact.count, exact.count_exact, exact.count_label) == (7, True, "7")
+    known = CappedPaginator(memos, 2, known=(40, False))
+    assert (known.count, known.count_label) == (40, "40+")

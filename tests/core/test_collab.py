@@ -24,6 +24,7 @@ from django.utils import translation
 from crm.core import collab
 from crm.core.errors import NotFound, PermissionDenied, ValidationFailed
 from crm.core.models import Attachment, Comment, Event, Notification
+from crm.core.testing.pages import with_sections
 from crm.core.testing.world import World, make_role, make_user
 from crm.customers import services as customer_services
 from crm.customers.models import Customer
@@ -325,7 +326,7 @@ def test_a_viewer_may_comment_but_not_attach(world: World, client_for: Any) -> N
             actor=fresh(viewer), target=customer, uploaded_file=upload("a.pdf", PDF)
         )
     assert counts() == before
-    page = client.get(f"/customers/{customer.pk}/").content.decode()
+    page = with_sections(client, f"/customers/{customer.pk}/").content.decode()
     assert 'data-section="comments"' in page and 'data-section="attachments"' in page
     assert "我来看看" in page
     assert f'id="comment-form-customer-{customer.pk}"' in page
@@ -654,7 +655,7 @@ def test_the_customer_page_shows_both_cards_and_htmx_gets_the_card_back(
     rep = world.users["rep_east"]
     customer = customer_of(world, rep)
     client = english(client_for(rep))
-    page = client.get(f"/customers/{customer.pk}/").content.decode()
+    page = with_sections(client, f"/customers/{customer.pk}/").content.decode()
     assert "No comments yet." in page and "No files yet." in page
     assert f'id="attachment-form-customer-{customer.pk}"' in page
     assert "/static/crm/collab.js" in page and "data-mention-source" in page
@@ -696,10 +697,12 @@ def test_only_the_author_sees_edit_and_an_admin_sees_delete(world: World, client
     rep, lead = world.users["rep_east"], world.users["dept_east"]
     customer = customer_of(world, rep)
     comment = collab.add_comment(actor=fresh(rep), target=customer, body="作者的评论")
-    lead_page = client_for(lead).get(f"/customers/{customer.pk}/").content.decode()
+    lead_page = with_sections(client_for(lead), f"/customers/{customer.pk}/").content.decode()
     assert f"/collab/comments/{comment.pk}/edit/" not in lead_page
     assert f"/collab/comments/{comment.pk}/delete/" not in lead_page
-    admin_page = client_for(world.admin).get(f"/customers/{customer.pk}/").content.decode()
+    admin_page = with_sections(
+        client_for(world.admin), f"/customers/{customer.pk}/"
+    ).content.decode()
     assert f"/collab/comments/{comment.pk}/delete/" in admin_page
     assert f"/collab/comments/{comment.pk}/edit/" not in admin_page
     assert client_for(lead).get(f"/collab/comments/{comment.pk}/edit/").status_code == 403

@@ -154,6 +154,7 @@ def test_upload_refusals_have_the_error_shape(world: World, api_client: Any, set
         ("x.exe", b"MZ"),
         ("x.html", b"<html></html>"),
         ("x.pdf", b"MZ\x90\x00"),
+        ("empty.pdf", b""),  # a file part without content: "the file is empty", not "missing"
     ):
         r = client.post(url, {"file": SimpleUploadedFile(name, content)})
         assert r.status_code == 400, (name, r.content)

@@ -78,3 +78,56 @@ def test_a_rep_with_several_roles_keeps_the_general_rule(world: World) -> None:
     got = set(Memo.objects.visible_to(user).values_list("pk", flat=True))
     assert got == expected(user, memos, "view")
     assert len(got) > 1  # the department colleague's memo, not only the rep's own
+
+
+def test_one_named_row_checks_the_id_list_as_a_filter(world: World) -> None:
+    # R11.2: for a page of one record (pk = 42) the id list only filters that row; as an index
+    # key PostgreSQL probed the primary key once per listed id (0.5 s for a rep's opportunity)
+    rep = _fresh(world.users["rep_east"])
+    mine = Memo.objects.create(org=world.org, title="mine", owner=rep)
+    theirs = Memo.objects.create(org=world.org, title="theirs", owner=world.users["rep_south"])
+    one = Memo.objects.visible_to(rep).filter(pk=mine.pk)
+    listed = Memo.objects.visible_to(rep).filter(title__startswith="m")
+    if connection.vendor == "postgresql":
+        assert '"id" + 0) = ANY(ARRAY(' in _sql(one)
+        assert "+ 0)" not in _sql(listed) and "= ANY(ARRAY(" in _sql(listed)
+    assert list(one) == [mine]
+    assert not Memo.objects.visible_to(rep).filter(pk=theirs.pk).exists()
+    assert list(listed) == [mine]
+
+
+def test_a_record_fetched_from_a_scoped_query_applies_the_rule_once(world: World) -> None:
+    # R11.2: get_scoped_or_404 on a query already scoped for the same user and action does not
+    # add the rule a second time (each copy of a SELF rule is another id-list subquery)
+    from django.test.utils import CaptureQueriesContext
+
+    from crm.core.errors import NotFound
+    from crm.core.scoping import get_scoped_or_404
+
+    rep = _fresh(world.users["rep_east"])
+    memo = Memo.objects.create(org=world.org, title="mine", owner=rep)
+    with CaptureQueriesContext(connection) as once:
+        assert get_scoped_or_404(Memo, rep, memo.pk) == memo
+    with CaptureQueriesContext(connection) as scoped:
+        assert get_scoped_or_404(Memo.objects.visible_to(rep).order_by(), rep, memo.pk) == memo
+    assert scoped[-1]["sql"].count("UNION ALL") == once[-1]["sql"].count("UNION ALL") == 1
+    # another user is still checked, whoever the query was scoped for
+    viewer = _fresh(world.users["rep_sales2"])
+    shared = Memo.objects.visible_to(viewer)
+    with pytest.raises(NotFound):
+        get_scoped_or_404(shared, viewer, memo.pk)
+    with pytest.raises(NotFound):
+        get_scoped_or_404(Memo.objects.visible_to(rep), viewer, memo.pk)
+
+
+def test_a_self_rule_with_pool_rows_is_the_id_list_or_the_pool(world: World) -> None:
+    # R11.2 R3.3: a rep's customers are their id list OR the unowned customers of the pools
+    # they may see: two index scans (pk, cust_pool_idx), not a filter over every customer
+    from crm.customers.models import Customer
+
+    rep = _fresh(world.users["rep_east"])
+    sql = _sql(Customer.objects.visible_to(rep))
+    where = sql.split("WHERE", 1)[1]
+    assert "UNION ALL" in where and "pool_id" in where and "owner_id" in where
+    if connection.vendor == "postgresql":
+        assert "= ANY(ARRAY(" in where

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from crm.core import custom_fields as cf
 from crm.core.models import CustomField, Event
+from crm.core.testing.pages import with_sections
 from crm.core.testing.world import World, make_user, role
 from crm.customers import services as customer_services
 from crm.customers.models import Contact, Customer
@@ -206,7 +207,7 @@ def test_customer_form_page_and_errors(world: World, fields: Any) -> None:
     assert r.status_code == 302, r.content.decode()[:500]
     customer = Customer.objects.get(name="表单公司")
     assert customer.custom == {"tier": "银牌", "budget": "88.00"}
-    detail = client.get(reverse("customers:detail", args=[customer.pk])).content.decode()
+    detail = with_sections(client, reverse("customers:detail", args=[customer.pk])).content.decode()
     assert "section-custom_fields" in detail and "¥88.00" in detail
     edit = client.get(reverse("customers:edit", args=[customer.pk])).content.decode()
     assert 'value="88.00"' in edit
@@ -239,7 +240,7 @@ def test_contact_lead_and_opportunity_forms(world: World, fields: Any) -> None:
     assert r.status_code == 302, r.content.decode()[:300]
     contact = Contact.objects.get(name="李四")
     assert contact.custom == {"tier": "银牌", "budget": "3.00"}
-    page = client.get(reverse("customers:detail", args=[customer.pk])).content.decode()
+    page = with_sections(client, reverse("customers:detail", args=[customer.pk])).content.decode()
     assert "custom-values" in page
 
     admin = login_client(world.admin)

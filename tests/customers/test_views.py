@@ -21,6 +21,7 @@ from django.utils import timezone
 from crm.core.models import Event, Notification
 from crm.core.registry import Section, record_sections, register_section
 from crm.core.scoping import DataScope
+from crm.core.testing.pages import with_sections
 from crm.core.testing.world import World, make_role, make_user, role
 from crm.customers import pool_services, services
 from crm.customers.models import Contact, Customer, OwnershipMove, PublicPool, Tag
@@ -201,7 +202,7 @@ def test_out_of_scope_and_other_tenant_records_answer_404(
     assert stranger.get(f"/customers/pools/{pool.pk}/").status_code == 404
     assert stranger.get(f"/customers/pools/{pool.pk}/edit/").status_code == 404
     assert stranger.post(f"/customers/pools/{pool.pk}/edit/", {"name": "x"}).status_code == 404
-    assert stranger.get(f"/customers/{waiting.pk}/").status_code == 404
+    assert with_sections(stranger, f"/customers/{waiting.pk}/").status_code == 404
     assert stranger.post(f"/customers/{waiting.pk}/claim/").status_code == 404
     assert stranger.get(f"/customers/{waiting.pk}/assign/").status_code == 404
     assert (
@@ -248,7 +249,7 @@ def test_a_missing_permission_answers_403_and_changes_nothing(world: World, as_u
     assert rep_client.get("/customers/pools/new/").status_code == 403
     assert rep_client.post("/customers/pools/new/", {"name": "私建公海"}).status_code == 403
     assert rep_client.get(f"/customers/pools/{pool.pk}/edit/").status_code == 403
-    assert viewer.get(f"/customers/{c.pk}/").status_code == 200
+    assert with_sections(viewer, f"/customers/{c.pk}/").status_code == 200
     for url in (
         "/customers/new/",
         f"/customers/{c.pk}/edit/",
@@ -454,7 +455,7 @@ def test_create_with_every_field_tags_parent_and_first_contact(world: World, as_
         rep.pk,
     )
     assert verbs(c) == ["customer.created"]
-    page = text(as_user(rep).get(f"/customers/{c.pk}/"))
+    page = text(with_sections(as_user(rep), f"/customers/{c.pk}/"))
     assert "云帆集团" in page and "91330100MA27XXXX1X" in page and "赵六" in page
 
 
@@ -546,7 +547,7 @@ def test_360_header_shows_grade_follow_up_and_pool_countdown(world: World, as_us
     Customer.objects.filter(pk=c.pk).update(
         grade="B", is_new=False, last_followup_at=timezone.now() - timedelta(days=10)
     )
-    page = text(as_user(rep).get(f"/customers/{c.pk}/"))
+    page = text(with_sections(as_user(rep), f"/customers/{c.pk}/"))
     assert "Grade B" in page and "Existing customer" in page and "重点" in page
     assert "10 days ago" in page
     assert "Returns to the pool in 20 days" in page
@@ -555,7 +556,7 @@ def test_360_header_shows_grade_follow_up_and_pool_countdown(world: World, as_us
     assert 'id="customer-claim"' not in page and 'id="customer-transfer"' not in page
     # a won deal excludes it from the rules (default pool excludes won customers)
     Customer.objects.filter(pk=c.pk).update(last_won_at=timezone.now())
-    assert "No return rule applies" in text(as_user(rep).get(f"/customers/{c.pk}/"))
+    assert "No return rule applies" in text(with_sections(as_user(rep), f"/customers/{c.pk}/"))
 
 
 def test_360_lists_every_registered_section_in_order(
@@ -586,7 +587,7 @@ def test_360_lists_every_registered_section_in_order(
         Section(16, "hidden", "隐藏区块", "test/section.html", lambda request, obj: None),
     )
     c = owned(world.users["rep_east"], "区块客户")
-    page = text(as_user(world.users["rep_east"]).get(f"/customers/{c.pk}/"))
+    page = text(with_sections(as_user(world.users["rep_east"]), f"/customers/{c.pk}/"))
     keys = re.findall(r'data-section="([a-z_]+)"', page)
     order = [s.key for s in record_sections["customers.customer"]]
     assert keys == sorted(keys, key=order.index)  # in registry order (sections may hide)
@@ -606,12 +607,12 @@ def test_360_of_a_pool_customer_masks_contacts_and_offers_claim(world: World, as
         contacts=[{"name": "钱七", "mobile": "13812345678", "email": "qian@mask.example"}],
     )
     client = as_user(world.users["rep_east"])
-    page = text(client.get(f"/customers/{waiting.pk}/"))
+    page = text(with_sections(client, f"/customers/{waiting.pk}/"))
     assert "138****5678" in page and "139****5678" in page and "q***@mask.example" in page
     assert "13812345678" not in page and "qian@mask.example" not in page
     assert 'id="customer-claim"' in page and 'id="customer-edit"' not in page
     assert "138****5678" in text(client.get("/customers/contacts/?q=钱七"))
-    boss_page = text(as_user(manager_of(world)).get(f"/customers/{waiting.pk}/"))
+    boss_page = text(with_sections(as_user(manager_of(world)), f"/customers/{waiting.pk}/"))
     assert 'id="customer-assign"' in boss_page
 
 
@@ -621,8 +622,12 @@ def test_parent_and_subsidiaries_section(world: World, as_user: Any) -> None:
     group = owned(rep, "海康集团")
     child = services.create_customer(actor=fresh(rep), data={"name": "海康威视"}, parent=group)
     client = as_user(rep)
-    assert f'href="/customers/{child.pk}/"' in text(client.get(f"/customers/{group.pk}/"))
-    assert f'href="/customers/{group.pk}/"' in text(client.get(f"/customers/{child.pk}/"))
+    assert f'href="/customers/{child.pk}/"' in text(
+        with_sections(client, f"/customers/{group.pk}/")
+    )
+    assert f'href="/customers/{group.pk}/"' in text(
+        with_sections(client, f"/customers/{child.pk}/")
+    )
 
 
 # --- ownership moves from the pages ---------------------------------------------------------------

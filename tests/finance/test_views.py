@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.core.models import Event
+from crm.core.testing.pages import with_sections
 from crm.finance import invoice_services, plan_services, receipt_services, selectors
 from crm.finance.models import Invoice, Receipt, ReceivablePlan, WriteOff
 from crm.sales.models import Contract
@@ -312,7 +313,7 @@ def test_sections_on_the_customer_and_contract_pages(busy: Fin, client_for: Any)
     """R7.1–R7.3: receivables on the customer 360 page; plans, receipts and invoices on the
     contract page, with the actions the user may take."""
     client = client_for(busy.rep)
-    page = html(client.get(reverse("customers:detail", args=[busy.customer.pk])))
+    page = html(with_sections(client, reverse("customers:detail", args=[busy.customer.pk])))
     assert 'id="section-receivables"' in page and "customer-awaiting" in page
     url = reverse("sales:contract_detail", args=[busy.contract.pk])
     rep_page = html(client.get(url))

@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from crm.core.testing.pages import with_sections
 from crm.knowledge import selectors
 from crm.knowledge.models import Article
 from crm.pipeline import opportunities as opp_services
@@ -48,7 +49,9 @@ def test_articles_of_the_stage_and_the_industry_appear(kbw: KB) -> None:
     article(kbw.editor, "初步接洽草稿", stage_ids=[first.pk], publish=False)
     both = article(kbw.editor, "两处都挂", stage_ids=[first.pk], industries=["manufacturing"])
     assert _related(kbw) == _independent(kbw) == {at_first.pk, industry.pk, both.pk}
-    page = login_client(kbw.rep).get(reverse("opportunities:detail", args=[kbw.opportunity.pk]))
+    page = with_sections(
+        login_client(kbw.rep), reverse("opportunities:detail", args=[kbw.opportunity.pk])
+    )
     html = page.content.decode()
     assert page.status_code == 200 and 'id="section-knowledge"' in html
     for title in ("初步接洽话术", "制造业采购流程", "两处都挂"):
@@ -86,11 +89,9 @@ def test_the_section_is_hidden_without_the_permission(kbw: KB) -> None:
     # R9.4: needs knowledge:view (the world's scope roles do not grant it)
     article(kbw.editor, "初步接洽话术", stage_ids=[kbw.stages()[0].pk])
     user = kbw.world.users["director"]  # opportunities: all; knowledge: nothing
-    html = (
-        login_client(user)
-        .get(reverse("opportunities:detail", args=[kbw.opportunity.pk]))
-        .content.decode()
-    )
+    html = with_sections(
+        login_client(user), reverse("opportunities:detail", args=[kbw.opportunity.pk])
+    ).content.decode()
     assert 'id="section-knowledge"' not in html and "初步接洽话术" not in html
 
 
@@ -98,16 +99,16 @@ def test_a_closed_opportunity_offers_the_case_study_button(kbw: KB) -> None:
     # R9.4: won/lost case studies in one step from the opportunity page
     url = reverse("opportunities:detail", args=[kbw.opportunity.pk])
     editor = login_client(kbw.director)
-    assert 'id="kb-write-case"' not in editor.get(url).content.decode()  # still open
+    assert 'id="kb-write-case"' not in with_sections(editor, url).content.decode()  # still open
     opp_services.lose_opportunity(
         actor=fresh(kbw.rep),
         opportunity=Opportunity.objects.get(pk=kbw.opportunity.pk),
         reason="price",
         note="价格没谈拢",
     )
-    html = editor.get(url).content.decode()
+    html = with_sections(editor, url).content.decode()
     assert 'id="kb-write-case"' in html
-    assert 'id="kb-write-case"' not in login_client(kbw.rep).get(url).content.decode()
+    assert 'id="kb-write-case"' not in with_sections(login_client(kbw.rep), url).content.decode()
     preview = editor.get(reverse("knowledge:case_create", args=[kbw.opportunity.pk]))
     assert preview.status_code == 200 and "价格没谈拢" in preview.content.decode()
     assert Article.objects.count() == 0  # the preview writes nothing
@@ -115,4 +116,4 @@ def test_a_closed_opportunity_offers_the_case_study_button(kbw: KB) -> None:
     case = Article.objects.get()
     assert r.status_code == 302 and r["Location"] == reverse("knowledge:edit", args=[case.pk])
     assert case.category.key == "case_study" and case.opportunity_id == kbw.opportunity.pk
-    assert f'data-kb-case="{case.pk}"' in editor.get(url).content.decode()
+    assert f'data-kb-case="{case.pk}"' in with_sections(editor, url).content.decode()

@@ -283,10 +283,15 @@ def board_expected(user: User, rows: list[Opportunity]) -> set[int]:
 
 
 def test_the_board_shows_what_each_role_may_see_with_counts_and_totals(
-    world: World, other_world: World, rows: list[Opportunity], as_user: Any
+    world: World,
+    other_world: World,
+    rows: list[Opportunity],
+    as_user: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """R4.6 R11.1: a column per active stage in order, with the count and the total amount;
     cards of the opportunities the viewer may see (recently won and lost ones too)."""
+    monkeypatch.setattr(list_views, "CARD_LIMIT", 100)  # every card (the limit: below)
     build_opportunities(other_world, prefix="别家")
     stages = [s for s in stages_of(world) if s.is_active]
     for key in ROLES:

@@ -13,6 +13,7 @@ from django.test import Client
 from django.utils import timezone
 
 from crm.core.models import Event
+from crm.core.testing.pages import with_sections
 from crm.core.testing.world import World, make_role, make_user, role
 from crm.customers.models import Contact, Customer
 from crm.customers.services import create_customer
@@ -80,7 +81,7 @@ def row(opportunity: Opportunity) -> dict[str, Any]:
 
 
 def page(client: Client, url: str) -> str:
-    response = client.get(url)
+    response = with_sections(client, url)  # a record page with its sections loaded
     assert response.status_code == 200, (url, response.status_code)
     return response.content.decode()
 
@@ -534,7 +535,7 @@ def test_win_lose_abandon_pause_resume_reopen_key_transfer_delete(world: World, 
     deal.refresh_from_db()
     assert deal.owner_id == world.users["rep_south"].pk
     # the former owner no longer sees it; the manager deletes it
-    assert client.get(f"/opportunities/{deal.pk}/").status_code == 404
+    assert with_sections(client, f"/opportunities/{deal.pk}/").status_code == 404
     response = manager_client.post(f"/opportunities/{deal.pk}/delete/")
     assert response.status_code == 302
     assert response["Location"] == f"/customers/{customer.pk}/"

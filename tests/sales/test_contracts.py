@@ -19,6 +19,7 @@ from django.utils import timezone
 from crm.core.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from crm.core.locking import EditConflict
 from crm.core.models import Event
+from crm.core.testing.pages import with_sections
 from crm.core.testing.world import World, make_role, make_user
 from crm.pipeline import opportunities
 from crm.pipeline.choices import OpportunityStatus
@@ -464,9 +465,13 @@ def test_contract_pages_render_and_act(w: World, client_for: Any) -> None:
         c.number
         not in client.get(reverse("sales:contract_list"), {"status": "draft"}).content.decode()
     )
-    customer_page = client.get(reverse("customers:detail", args=[cust.pk])).content.decode()
+    customer_page = with_sections(
+        client, reverse("customers:detail", args=[cust.pk])
+    ).content.decode()
     assert c.number in customer_page
-    opp_page = client.get(reverse("opportunities:detail", args=[opp.pk])).content.decode()
+    opp_page = with_sections(
+        client, reverse("opportunities:detail", args=[opp.pk])
+    ).content.decode()
     assert c.number in opp_page
     edit = client.get(reverse("sales:contract_edit", args=[c.pk]))
     assert edit.status_code == 302  # locked: back to the page with a message

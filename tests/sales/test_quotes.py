@@ -19,6 +19,7 @@ from django.utils import timezone
 from crm.core.errors import InvalidTransition, ValidationFailed
 from crm.core.locking import EditConflict
 from crm.core.models import Event
+from crm.core.testing.pages import with_sections
 from crm.core.testing.world import World
 from crm.sales import approvals, quote_services
 from crm.sales.choices import ApprovalStatus, QuoteStatus
@@ -434,10 +435,14 @@ def test_list_detail_and_sections(sales_world: World, client_for: Any) -> None:
     assert "数据中心报价" not in body
     body = client.get(reverse("sales:quote_detail", args=[quote.pk])).content.decode()
     assert quote.number in body and 'id="action-send"' in body
-    body = client.get(reverse("opportunities:detail", args=[opportunity.pk])).content.decode()
+    body = with_sections(
+        client, reverse("opportunities:detail", args=[opportunity.pk])
+    ).content.decode()
     assert 'id="section-quotes"' in body and "数据中心报价" in body
     assert f"{reverse('sales:quote_create')}?opportunity={opportunity.pk}" in body
-    body = client.get(reverse("customers:detail", args=[opportunity.customer_id])).content.decode()
+    body = with_sections(
+        client, reverse("customers:detail", args=[opportunity.customer_id])
+    ).content.decode()
     assert 'id="section-quotes"' in body and "数据中心报价" in body
 
 
@@ -456,7 +461,7 @@ def test_without_the_sales_permission_pages_refuse(world: World, client_for: Any
     assert client.get(reverse("sales:quote_list")).status_code == 403
     assert client.get(reverse("sales:quote_create")).status_code == 403
     customer = make_customer(world, rep)
-    body = client.get(reverse("customers:detail", args=[customer.pk])).content.decode()
+    body = with_sections(client, reverse("customers:detail", args=[customer.pk])).content.decode()
     assert 'id="section-quotes"' not in body
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from django.urls import reverse
 from django.utils import translation
 
+from crm.core.testing.pages import with_sections
 from crm.core.testing.world import build_world
 from crm.scoring import services
 from crm.scoring.models import WinModel
@@ -28,7 +29,7 @@ def test_section_api_and_model_page(history: History, api_client: Any) -> None:
     opp = add_open(history, 8)
     run = services.train(history.world.org.pk)
     owner = history.world.users["rep_east"]
-    page = login_client(owner).get(reverse("opportunities:detail", args=[opp.pk]))
+    page = with_sections(login_client(owner), reverse("opportunities:detail", args=[opp.pk]))
     assert page.status_code == 200
     html = page.content.decode()
     assert 'data-section="win_probability"' in html
@@ -70,18 +71,20 @@ def test_fallback_is_shown(thin: History, api_client: Any) -> None:
     opp = add_open(thin, 1)
     owner = thin.world.users["rep_east"]
     with translation.override("en"):
-        html = (
-            login_client(owner)
-            .get(reverse("opportunities:detail", args=[opp.pk]), HTTP_ACCEPT_LANGUAGE="en")
-            .content.decode()
-        )
+        html = with_sections(
+            login_client(owner),
+            reverse("opportunities:detail", args=[opp.pk]),
+            HTTP_ACCEPT_LANGUAGE="en",
+        ).content.decode()
     assert "No model has been trained yet" in html
     services.train(thin.world.org.pk)
     body = api_client(owner).get(score_url(opp.pk)).json()
     assert body["learned"] is False and body["probability"] is None
     assert body["stage_probability"] == opp.stage.default_probability
     assert "Not enough history" in body["message"]
-    html = login_client(owner).get(reverse("opportunities:detail", args=[opp.pk])).content.decode()
+    html = with_sections(
+        login_client(owner), reverse("opportunities:detail", args=[opp.pk])
+    ).content.decode()
     assert "data-fallback" in html
 
 
@@ -98,7 +101,7 @@ def test_scope_other_tenant_and_colleague_get_404(history: History, api_client: 
         answer = api_client(user).get(score_url(opp.pk))
         assert answer.status_code == 404, user
         assert answer.json() == missing.json()
-        page = login_client(user).get(reverse("opportunities:detail", args=[opp.pk]))
+        page = with_sections(login_client(user), reverse("opportunities:detail", args=[opp.pk]))
         assert page.status_code == 404
         assert b"win-probability" not in page.content
     assert api_client(history.world.users["nobody"]).get(score_url(opp.pk)).status_code == 403

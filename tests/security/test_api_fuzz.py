@@ -235,10 +235,13 @@ LEAK_MARKERS = (
 
 
 def no_internal_details(ctx: Any, response: Any, case: Case) -> bool | None:
-    """D2: no body shows a traceback, SQL, a driver, a setting's name or the secret key."""
+    """D2: no body shows a traceback, SQL, a driver, a setting's name or the secret key — other
+    than the caller's own input echoed back (a dictionary item labelled "test.sqlite3" is
+    saved and shown as such)."""
     text = response.content.decode("utf-8", "replace")
+    sent = repr((case.body, case.query, case.path_parameters, case.headers))
     markers = (*LEAK_MARKERS, django_settings.SECRET_KEY)
-    found = [m for m in markers if m in text]
+    found = [m for m in markers if m in text and m not in sent]
     if found:
         raise AssertionError(f"response {response.status_code} shows {found}: {text[:300]}")
     return None
@@ -652,10 +655,67 @@ LIST_FILTERS: dict[str, list[tuple[dict[str, str], int]]] = {
         ({"method": "bogus"}, 422),
         ({"from": "0001-01-01", "to": "9999-12-31"}, 200),
         ({"from": "2026-13-45"}, 422),
+        ({"from": "0.0"}, 422),  # a number is not a date (pydantic read it as a Unix time)
         ({"page": str(10**18)}, 422),
         ({"sort": "bogus"}, 400),
     ],
+    # the long tier of 2026-11-25: an id written as 1e+16 (a JSON Schema integer) was refused
+    # as "not a whole number"
+    "/api/v1/sales/products": [({"price_list_id": "1e+16"}, 404)],
 }
+
+
+def test_a_date_filter_refuses_a_number(tenant: Tenant, api_client: Any) -> None:
+    """D1 (issue 9, long tier of 2026-11-25): a date written as a number (which pydantic read as
+    a Unix time) is refused with 422 like any other text that is not a date."""
+    client = api_client(tenant.admin)
+    for path, params, status in (
+        ("/api/v1/marketing/campaigns", {"end": "0.0"}, 422),
+        ("/api/v1/marketing/campaigns", {"start": "20260101"}, 422),
+        ("/api/v1/marketing/campaigns", {"start": "2026-01-01", "end": "2026-12-31"}, 200),
+        ("/api/v1/opportunities/", {"expected_close_from": "0"}, 422),
+        ("/api/v1/opportunities/", {"expected_close_from": "2026-01-01"}, 200),
+    ):
+        response = client.get(path, params)
+        assert response.status_code == status, (path, params, response.content[:300])
+        if status == 422:
+            assert "YYYY-MM-DD" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/forecast/?department_id=1e%2B16",
+        "/api/v1/forecast/funnel?department_id=1e%2B16",
+        "/api/v1/forecast/accuracy?department_id=1e%2B16",
+        "/api/v1/winloss/?department_id=1e%2B16",
+    ],
+)
+def test_report_filters_read_an_id_written_as_an_exponent(
+    path: str, tenant: Tenant, api_client: Any
+) -> None:
+    """D1 (issue 9, long tier of 2026-11-25): ``1e+16`` is a valid integer of the schema; the
+    answer is the one for an unknown department (not 422 "enter a whole number")."""
+    response = api_client(tenant.admin).get(path)
+    assert response.status_code != 422 or "whole number" not in response.content.decode()
+    assert response.status_code < 500
+
+
+def test_uploaded_files_are_documented_as_at_least_one_byte() -> None:
+    """D1 (issue 9, long tier of 2026-11-25): an empty file is refused (400), so the schema says
+    ``minLength: 1`` on every file of a multipart body."""
+    from crm.api import api
+
+    files = []
+    for operations in api.get_openapi_schema()["paths"].values():
+        for operation in operations.values():
+            body = operation.get("requestBody", {}).get("content", {})
+            props = body.get("multipart/form-data", {}).get("schema", {}).get("properties", {})
+            for prop in props.values():
+                for node in [prop, *prop.get("anyOf", [])]:
+                    if node.get("format") == "binary":
+                        files.append(node)
+    assert len(files) >= 2 and all(node["minLength"] == 1 for node in files)
 
 
 @pytest.mark.parametrize("path", list(LIST_FILTERS))

@@ -19,6 +19,7 @@ from crm.core import fieldaccess
 from crm.core.access import OBJECTS
 from crm.core.errors import PermissionDenied
 from crm.core.scoping import DataScope
+from crm.core.testing.pages import with_sections
 from crm.core.testing.world import make_role, make_user
 from crm.customers import services as customer_services
 from crm.customers.models import Contact, Customer
@@ -331,7 +332,7 @@ def test_masked_values_shown_and_admin_sees_everything(planted: Tenant) -> None:
     t = planted
     customer = t.first("customers.Customer")
     user = restricted_user(t)
-    page = text_of(login(user).get(reverse("customers:detail", args=[customer.pk])))
+    page = text_of(with_sections(login(user), reverse("customers:detail", args=[customer.pk])))
     assert "138****5432" in page and PHONE not in page
     assert "c***@zz-example.com" in page
     body = bearer(user).get(f"/api/v1/customers/customers/{customer.pk}").json()
@@ -341,7 +342,9 @@ def test_masked_values_shown_and_admin_sees_everything(planted: Tenant) -> None:
     opp = t.first("pipeline.Opportunity")
     assert bearer(user).get(f"/api/v1/opportunities/{opp.pk}").json()["expected_amount"] == "***"
     for who in (t.admin, restricted_user(t, rules={}, name="对照")):
-        page = text_of(login(fresh(who)).get(reverse("customers:detail", args=[customer.pk])))
+        page = text_of(
+            with_sections(login(fresh(who)), reverse("customers:detail", args=[customer.pk]))
+        )
         assert PHONE in page or "138-9876-5432" in page or "13898765432" in page
         body = bearer(fresh(who)).get(f"/api/v1/customers/customers/{customer.pk}").json()
         assert body["phone"] == PHONE and body["bank_account"] == INVOICE["bank_account"]

@@ -25,6 +25,7 @@ import pytest
 from django.urls import reverse
 
 from crm.core.access import OBJECTS
+from crm.core.testing.pages import with_sections
 from crm.customers.models import Customer
 from crm.leads.models import Lead
 from tests.security.conftest import Tenant, hints, row_counts
@@ -345,7 +346,7 @@ def test_the_matrix_detects_a_leak(tenants: tuple[Tenant, Tenant]) -> None:
     tally = Tally()
     client = login(a.owner)
     url = reverse("customers:detail", args=[customer.pk])
-    missing = client.get(reverse("customers:detail", args=[MISSING_ID]))
+    missing = with_sections(client, reverse("customers:detail", args=[MISSING_ID]))
     state = (row_counts(), snapshot(customer))
     r = client.get(url)
     check(tally, "owner GET", r, missing, secrets_of(a, actor), state, (row_counts(), None))

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
+from crm.core.testing.pages import with_sections
 from crm.core.testing.world import World
 from crm.service import services
 from crm.service.models import ReturnVisit, Ticket
@@ -145,7 +146,9 @@ def test_pages_list_detail_forms_visits_settings(svc: World) -> None:
     assert client.get(reverse("service:visit_list")).status_code == 200
     r = client.post(reverse("service:visit_complete", args=[visit.pk]), {"satisfaction": "3"})
     assert r.status_code == 302 and ReturnVisit.objects.get(pk=visit.pk).satisfaction == 3
-    customer_page = client.get(reverse("customers:detail", args=[customer.pk])).content.decode()
+    customer_page = with_sections(
+        client, reverse("customers:detail", args=[customer.pk])
+    ).content.decode()
     assert "页面工单" in customer_page and "3.00 / 5" in customer_page
     assert client.get(reverse("service:settings")).status_code == 403
     admin = login_client(fresh(svc.admin))

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.core.models import Event
+from crm.core.testing.pages import with_sections
 from crm.core.testing.world import World
 from crm.service import selectors, services
 from crm.service.models import ReturnVisit
@@ -39,7 +40,7 @@ def test_plan_from_the_customer_page_reschedule_and_my_day(svc: World, svc_other
     rep = fresh(svc.users["rep_east"])
     customer = customer_of(rep, "回访计划客户")
     client = login_client(rep)
-    page = client.get(reverse("customers:detail", args=[customer.pk])).content.decode()
+    page = with_sections(client, reverse("customers:detail", args=[customer.pk])).content.decode()
     assert "data-plan-visit" in page
     url = reverse("service:visit_create") + f"?customer={customer.pk}"
     form = client.get(url)

@@ -7,13 +7,14 @@ set: anything else (organisation, author, status, version of a create …) is ig
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from django.utils import timezone
 from ninja import Field, FilterSchema, Schema
 
+from crm.core.api import FilterDate
 from crm.customers.schemas import CustomerBrief, UserBrief
 from crm.pipeline.opportunity_schemas import (
     ContactBrief,
@@ -183,8 +184,12 @@ class PlanStatusIn(Schema):
 class VisitPlanFilter(FilterSchema):
     owner_id: FilterId | None = None
     status: Literal["planned", "done", "missed", "cancelled"] | None = None
-    date_from: date | None = Field(None, alias="from", description="Planned on or after this day")
-    date_to: date | None = Field(None, alias="to", description="Planned on or before this day")
+    date_from: FilterDate | None = Field(
+        None, alias="from", description="Planned on or after this day"
+    )
+    date_to: FilterDate | None = Field(
+        None, alias="to", description="Planned on or before this day"
+    )
 
 
 PLAN_SORTS = {"planned": "planned_at", "created": "created_at", "status": "status"}

@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
+from crm.core.record_sections import back_to
 from crm.core.registry import Section, register_section
 from crm.core.rights import may, with_rights
 
@@ -61,7 +62,7 @@ def _context(request: HttpRequest, record: Any, customer_id: int, opportunity_id
     user: Any = request.user
     if not user.can("activities", "view"):
         return None
-    back = f"{request.get_full_path()}#section-followups"
+    back = back_to(request, "section-followups")
     # what the user may do to each row is read with the rows (one EXISTS per action, R11.2)
     followups = list(
         with_rights(selectors.record_followups(record), user, ("edit", "delete"))[

@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -32,6 +31,7 @@ from django.views.decorators.http import require_POST
 from crm.core import collab
 from crm.core.errors import DomainError, PermissionDenied, ValidationFailed
 from crm.core.forms import apply_domain_error, error_text, raise_unless_form_error
+from crm.core.paging import CappedPaginator
 from crm.core.scoping import get_scoped_or_404
 from crm.core.views import require_perm
 from crm.customers.models import Contact, Customer
@@ -363,7 +363,7 @@ def followup_list(request: HttpRequest) -> HttpResponse:
     if customer_id:
         qs = qs.filter(customer_id=customer_id)
     qs = qs.select_related("customer", "owner", "opportunity", "contact", "collaborator")
-    page = Paginator(qs.order_by("-happened_at", "-pk"), PAGE_SIZE).get_page(
+    page = CappedPaginator(qs.order_by("-happened_at", "-pk"), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     editable = set(
@@ -759,7 +759,8 @@ def reminder_list(request: HttpRequest) -> HttpResponse:
         qs = qs.filter(done_at__isnull=True)
     elif tab == "done":
         qs = qs.filter(done_at__isnull=False)
-    page = Paginator(qs.order_by("-due_at", "-pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    paginator = CappedPaginator(qs.order_by("-due_at", "-pk"), PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
     return render(
         request,
         "activities/reminder_list.html",

@@ -28,6 +28,7 @@ from django.utils.translation import gettext_lazy
 
 from crm.activities.choices import Method
 from crm.activities.models import FollowUp
+from crm.core import figure_cache
 from crm.customers.models import Customer
 from crm.finance.choices import ReceiptStatus
 from crm.finance.models import Receipt
@@ -110,6 +111,10 @@ class Selection:
     @property
     def zone(self) -> Any:
         return org_zone(self.viewer)
+
+    def key(self) -> tuple[Any, ...]:
+        """The selection as plain values (a figure cache key's part)."""
+        return (self.start, self.end, self.today, figure_cache.pk(self.department))
 
     def owner_q(self, owner: str = "owner") -> Q:
         if self.department is None:
@@ -389,7 +394,18 @@ def _trend_months(sel: Selection) -> tuple[list[date], date]:
 
 
 def dashboard(sel: Selection) -> Dashboard:
-    """Cards, team ranking (reps and departments) and the monthly trend of the selection."""
+    """Cards, team ranking (reps and departments) and the monthly trend of the selection;
+    cached for the viewer until the organisation's next change (crm.core.figure_cache)."""
+
+    def compute() -> tuple[dict[str, Any], list[Figure]]:
+        board = _dashboard(sel)
+        return board.cards, board.figures  # the selection (and its viewer) is not cached
+
+    cards, figures = figure_cache.cached(sel.viewer, "dashboard", sel.key(), compute)
+    return Dashboard(sel=sel, cards=cards, figures=figures)
+
+
+def _dashboard(sel: Selection) -> Dashboard:
     viewer = sel.viewer
     monthly = _trend_months(sel)[1] == sel.start  # the trend covers the whole selection
     day = "signed_on" if monthly else None

@@ -46,6 +46,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.core import figure_cache
 from crm.core.money import money
 from crm.org.models import Department, User
 from crm.pipeline.choices import CLOSED_STATUSES, OPEN_STATUSES, OpportunityStatus, StageKind
@@ -389,7 +390,34 @@ def forecast(
 ) -> Forecast:
     """Everything the forecast page and API show, in a fixed number of queries. ``known``:
     people (with their departments) the caller has read already, e.g. the rep filter's
-    colleagues; only the other owners are read."""
+    colleagues; only the other owners are read. A viewer's forecast is cached until the
+    organisation's next change (crm.core.figure_cache); a whole organisation's (jobs) is not."""
+    if src.user is None:
+        return _forecast(src, f, min_samples=min_samples, known=known)
+    parts = (
+        f.kind,
+        f.start,
+        figure_cache.pk(f.owner),
+        figure_cache.pk(f.department),
+        f.product,
+        min_samples,
+        timezone.localdate(),
+    )
+    return figure_cache.cached(
+        src.user,
+        "forecast",
+        parts,
+        lambda: _forecast(src, f, min_samples=min_samples, known=known),
+    )
+
+
+def _forecast(
+    src: Source,
+    f: Filters,
+    *,
+    min_samples: int = MIN_SAMPLES,
+    known: list[User] | None = None,
+) -> Forecast:
     rates = historical_rates(src, min_samples=min_samples)
     by_rep = figures_by(src, f, rates)
     by_commit = commits(src, f)

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 
-from crm.core.api import RecordId, scoped_get
+from crm.core.api import FilterId, RecordId, scoped_get
 from crm.core.errors import NotFound, PermissionDenied, ValidationFailed
 from crm.org.models import Department, User
 from crm.pipeline.models import Pipeline
@@ -80,9 +80,9 @@ def _owner(request: HttpRequest, pk: int | None) -> User | None:
 class FunnelQuery(Schema):
     date_from: date | None = Field(None, description="First day of entries (default: 1 January)")
     date_to: date | None = Field(None, description="Last day of entries (default: today)")
-    pipeline_id: RecordId | None = Field(None, description="Default: the default pipeline")
-    department_id: RecordId | None = Field(None, description="A department and those below it")
-    owner_id: RecordId | None = Field(None, description="One rep")
+    pipeline_id: FilterId | None = Field(None, description="Default: the default pipeline")
+    department_id: FilterId | None = Field(None, description="A department and those below it")
+    owner_id: FilterId | None = Field(None, description="One rep")
 
 
 class FunnelStage(Schema):
@@ -164,8 +164,8 @@ PeriodIn = Literal["month", "quarter"]
 class ForecastQuery(Schema):
     period: PeriodIn = Field("month", description="month or quarter")
     start: date | None = Field(None, description="First day of the period (default: current)")
-    owner_id: RecordId | None = None
-    department_id: RecordId | None = Field(None, description="A department and those below it")
+    owner_id: FilterId | None = None
+    department_id: FilterId | None = Field(None, description="A department and those below it")
     product: str | None = Field(None, max_length=200, description="Only this product's lines")
 
 
@@ -377,8 +377,8 @@ def adjust_commit(request: HttpRequest, commit_id: RecordId, payload: AdjustIn) 
 # --- accuracy and backtest -----------------------------------------------------------------------
 class AccuracyQuery(Schema):
     period: PeriodIn = "month"
-    owner_id: RecordId | None = None
-    department_id: RecordId | None = None
+    owner_id: FilterId | None = None
+    department_id: FilterId | None = None
 
 
 class AccuracyRow(Schema):

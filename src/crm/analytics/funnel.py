@@ -41,6 +41,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.core import figure_cache
 from crm.core.context import request_memo
 from crm.core.scoping import UNRESTRICTED, DataScope, scope_q
 from crm.org.models import Department, User
@@ -318,6 +319,22 @@ def stage_list_url(stage_id: int, f: FunnelFilters) -> str:
 
 
 def funnel_figure(user: Any, f: FunnelFilters, *, now: datetime | None = None) -> Figure:
+    """The funnel of ``f`` as ``user`` sees it; without ``now``, cached for the viewer until
+    the organisation's next change (crm.core.figure_cache)."""
+    if now is not None:
+        return _funnel_figure(user, f, now=now)
+    parts = (
+        f.start,
+        f.last,
+        figure_cache.pk(f.pipeline),
+        figure_cache.pk(f.department),
+        figure_cache.pk(f.owner),
+        timezone.localdate(),
+    )
+    return figure_cache.cached(user, "funnel", parts, lambda: _funnel_figure(user, f))
+
+
+def _funnel_figure(user: Any, f: FunnelFilters, *, now: datetime | None = None) -> Figure:
     rows = funnel_rows(user, f, now=now)
     for row in rows:
         row["_url"] = stage_list_url(row["stage_id"], f)

@@ -21,7 +21,7 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import ConfigDict
 
-from crm.core.api import Paginated, RecordId
+from crm.core.api import FilterId, Paginated, RecordId
 from crm.core.errors import PermissionDenied, ValidationFailed
 
 from . import report_services, reports
@@ -159,7 +159,7 @@ class ReportDeliveryRead(Schema):
 
 
 class ReportDeliveryFilter(Schema):
-    schedule_id: RecordId | None = None
+    schedule_id: FilterId | None = None
     status: Literal["pending", "sent", "failed"] | None = None
 
 

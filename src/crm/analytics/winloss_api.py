@@ -14,7 +14,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
-from crm.core.api import RecordId, scoped_get
+from crm.core.api import FilterId, scoped_get
 from crm.core.errors import NotFound, PermissionDenied, ValidationFailed
 from crm.org.models import User
 from crm.pipeline.models import Pipeline
@@ -37,9 +37,9 @@ def _pct(value: Decimal | None) -> str | None:
 class WinLossQuery(Schema):
     date_from: date | None = Field(None, description="First close date (default: unbounded)")
     date_to: date | None = Field(None, description="Last close date (default: unbounded)")
-    pipeline_id: RecordId | None = Field(None, description="Default: every pipeline")
-    department_id: RecordId | None = Field(None, description="A department and those below it")
-    owner_id: RecordId | None = Field(None, description="One rep")
+    pipeline_id: FilterId | None = Field(None, description="Default: every pipeline")
+    department_id: FilterId | None = Field(None, description="A department and those below it")
+    owner_id: FilterId | None = Field(None, description="One rep")
 
 
 class ClosedRow(Schema):

@@ -82,6 +82,7 @@ PAGES: dict[str, str] = {
     "customers:pick": "customers:view",
     "customers:merge": "customers:delete",
     "customers:detail": "customers:view",
+    "customers:sections": "customers:view",
     "customers:edit": "customers:edit",
     "customers:transfer": "customers:transfer",
     "customers:release": "customers:edit",
@@ -128,6 +129,7 @@ PAGES: dict[str, str] = {
     # opportunities: pages and actions (H-PAGES)
     "opportunities:create": "opportunities:create",
     "opportunities:detail": "opportunities:view",
+    "opportunities:sections": "opportunities:view",
     "opportunities:edit": "opportunities:edit",
     "opportunities:move": "opportunities:edit",
     "opportunities:win": "opportunities:edit",
@@ -828,6 +830,7 @@ OBJECTS: dict[str, str] = {
     "opportunities:query_delete": "pipeline.SavedQuery",
     # opportunities: pages and actions (H-PAGES)
     "opportunities:detail": "pipeline.Opportunity",
+    "opportunities:sections": "pipeline.Opportunity",
     "opportunities:edit": "pipeline.Opportunity",
     "opportunities:move": "pipeline.Opportunity",
     "opportunities:win": "pipeline.Opportunity",
@@ -899,6 +902,7 @@ OBJECTS: dict[str, str] = {
     "org:role_copy": "org.Role",
     "org:role_delete": "org.Role",
     "customers:detail": "customers.Customer",
+    "customers:sections": "customers.Customer",
     "customers:edit": "customers.Customer",
     "customers:transfer": "customers.Customer",
     "customers:release": "customers.Customer",

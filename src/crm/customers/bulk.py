@@ -34,6 +34,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.core import audit, custom_fields
+from crm.core.bulk_copy import insert_rows
 from crm.core.errors import NotFound, ValidationFailed
 from crm.core.models import Event
 from crm.org.models import User
@@ -363,14 +364,15 @@ def _created_event(actor: User, obj: models.Model, verb: str) -> Event:
 
 
 def _insert(model: type[models.Model], objs: list[Any]) -> None:
-    """``bulk_create`` with the ``pre_save``/``post_save`` signals ``save()`` sends (the
-    webhooks of events listen to ``post_save``)."""
+    """``bulk_create`` (by COPY on PostgreSQL: ``crm.core.bulk_copy``) with the
+    ``pre_save``/``post_save`` signals ``save()`` sends (the webhooks of events listen to
+    ``post_save``)."""
     if not objs:
         return
     using = router.db_for_write(model)
     for obj in objs:
         pre_save.send(sender=model, instance=obj, raw=False, using=using, update_fields=None)
-    model._default_manager.bulk_create(objs)
+    insert_rows(model, objs)
     for obj in objs:
         post_save.send(
             sender=model, instance=obj, created=True, raw=False, using=using, update_fields=None

@@ -17,7 +17,7 @@ from django.utils import timezone
 from ninja import Field, FilterSchema
 from pydantic import ValidationError
 
-from crm.core.api import FilterId
+from crm.core.api import FilterDate, FilterId
 from crm.core.errors import ValidationFailed
 from crm.org.models import Department
 
@@ -90,12 +90,12 @@ class CustomerFilter(_QueryParsing, FilterSchema):
     in_pool: bool | None = Field(None, description="true: waiting in a pool; false: owned")
     pool_id: FilterId | None = None
     is_new: bool | None = None
-    created_from: date | None = Field(None, description="Created on or after (YYYY-MM-DD)")
-    created_to: date | None = Field(None, description="Created on or before (YYYY-MM-DD)")
-    last_followup_before: date | None = Field(
+    created_from: FilterDate | None = Field(None, description="Created on or after (YYYY-MM-DD)")
+    created_to: FilterDate | None = Field(None, description="Created on or before (YYYY-MM-DD)")
+    last_followup_before: FilterDate | None = Field(
         None, description="Last follow-up before this day, or never followed up"
     )
-    last_followup_after: date | None = Field(None, description="Last follow-up on or after")
+    last_followup_after: FilterDate | None = Field(None, description="Last follow-up on or after")
 
     def apply(self, qs: QuerySet[Customer], user: Any) -> QuerySet[Customer]:
         """Narrow an already scoped queryset of customers."""

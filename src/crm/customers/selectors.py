@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from crm.core.paging import capped_counts
 
 from .models import Contact, Customer
 from .normalize import normalize_email, phone_digits
@@ -36,13 +39,13 @@ def tab_queryset(user: Any, tab: str) -> QuerySet[Customer]:
     return active_customers(user).filter(conditions.get(tab, conditions["all"]))
 
 
-def tab_counts(user: Any, tabs: list[str]) -> dict[str, int]:
-    """The number of customers of each of ``tabs`` in one aggregate query (R11.2)."""
+def tab_counts(user: Any, tabs: list[str]) -> dict[str, tuple[int, bool]]:
+    """``tab -> (n, exact)``: the customers of each of ``tabs`` in one statement (R11.2),
+    counted up to ``CRM_LIST_COUNT_CAP`` each (issue 8: a director's "All" is 300,000)."""
     conditions = tab_conditions(user)
-    if not tabs:
-        return {}
-    return active_customers(user).aggregate(
-        **{tab: Count("pk", filter=conditions[tab]) for tab in tabs}
+    base = active_customers(user)
+    return capped_counts(
+        {tab: base.filter(conditions[tab]) for tab in tabs}, settings.CRM_LIST_COUNT_CAP
     )
 
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("pick/", views.pick_customer, name="pick"),
     path("merge/", views.merge, name="merge"),
     path("<int:pk>/", views.customer_detail, name="detail"),
+    path("<int:pk>/sections/", views.customer_sections, name="sections"),
     path("<int:pk>/edit/", views.customer_edit, name="edit"),
     path("<int:pk>/transfer/", views.customer_transfer, name="transfer"),
     path("<int:pk>/release/", views.customer_release, name="release"),

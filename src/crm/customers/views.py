@@ -12,16 +12,12 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
-from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext
 from django.views.decorators.http import require_POST
@@ -32,7 +28,8 @@ from crm.core import custom_fields as cf
 from crm.core.api import apply_sort
 from crm.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from crm.core.forms import apply_domain_error, error_text, raise_unless_form_error
-from crm.core.registry import record_sections
+from crm.core.paging import CappedPaginator, count_label
+from crm.core.record_sections import page_sections, sections_response
 from crm.core.rights import may, with_rights
 from crm.core.scoping import DataScope, get_scoped_or_404
 from crm.core.views import require_perm
@@ -294,9 +291,8 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         sort = ""
     qs = qs.select_related("owner", "pool").prefetch_related("tags")
     counts = tab_counts(me, [key for key, _label in tabs])  # one query for every tab (R11.2)
-    paginator = Paginator(qs, PAGE_SIZE)
-    if not narrowed:
-        paginator.count = counts[tab]  # no second count of the same rows
+    # no second count of the same rows; past CRM_LIST_COUNT_CAP the page says "10,000+"
+    paginator = CappedPaginator(qs, PAGE_SIZE, known=None if narrowed else counts[tab])
     page = paginator.get_page(request.GET.get("page"))
     can_transfer = me.can("customers", "transfer")
     # the owner filter and the bulk transfer show the same colleagues: read them once
@@ -329,7 +325,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
                     "key": key,
                     "label": label,
                     "active": key == tab,
-                    "count": counts[key],
+                    "count": count_label(*counts[key]),
                     "url": _query(request, view=key),
                 }
                 for key, label in tabs
@@ -646,19 +642,52 @@ def _picker_context(
 
 
 # --- The customer 360 page ---------------------------------------------------------------------
+#: The 360 page renders its first sections (contacts, custom fields) itself; the others arrive
+#: right after it (crm.core.record_sections), so no request issues more than 15 queries.
+INLINE_SECTIONS = 2
+
+
 def _render_sections(request: HttpRequest, customer: Customer) -> list[dict[str, Any]]:
-    """Every section registered for customers, in order; a context function answering None
-    hides its section."""
-    rendered = []
-    base = {"customer": customer, "request": request, "user": request.user}
-    base["csrf_token"] = get_token(request)
-    for section in record_sections.get("customers.customer", []):
-        context = section.context(request, customer)
-        if context is None:
-            continue
-        html = get_template(section.template).render({**base, "section": section, **context})
-        rendered.append({"key": section.key, "title": section.title, "html": mark_safe(html)})  # noqa: S308 - our own rendered template
-    return rendered
+    """Every section registered for customers, in order (the first ``INLINE_SECTIONS`` now)."""
+    return page_sections(
+        request,
+        "customers.customer",
+        customer,
+        {"customer": customer},
+        url=reverse("customers:sections", args=[customer.pk]),
+        inline=INLINE_SECTIONS,
+    )
+
+
+def _page_customer(me: User, pk: int) -> Customer:
+    """The customer of the 360 page and of its sections, with the viewer's rights read with
+    it (R11.2: the page and its sections ask them without another query)."""
+    customer: Customer = get_scoped_or_404(
+        with_rights(
+            Customer.objects.visible_to(me).select_related(
+                "owner", "pool", "parent", "released_by", "merged_into"
+            ),
+            me,
+            ("edit", "transfer"),
+        ),
+        me,
+        pk,
+    )
+    return customer
+
+
+@login_required
+def customer_sections(request: HttpRequest, pk: int) -> HttpResponse:
+    """The 360 page's later sections (``?keys=a,b``), fetched by the page once it has loaded."""
+    require_perm(request, "customers", "view")
+    customer = _page_customer(_me(request), pk)
+    return sections_response(
+        request,
+        "customers.customer",
+        customer,
+        {"customer": customer},
+        page_url=reverse("customers:detail", args=[customer.pk]),
+    )
 
 
 def _return_countdown(customer: Customer) -> int | None:
@@ -675,19 +704,7 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The customer 360 view: key facts and actions, then the registered sections."""
     require_perm(request, "customers", "view")
     me = _me(request)
-    # the viewer's rights on the customer are read with it (R11.2): the page and its sections
-    # (contacts, attachments) ask them without another query
-    customer = get_scoped_or_404(
-        with_rights(
-            Customer.objects.visible_to(me).select_related(
-                "owner", "pool", "parent", "released_by", "merged_into"
-            ),
-            me,
-            ("edit", "transfer"),
-        ),
-        me,
-        pk,
-    )
+    customer = _page_customer(me, pk)
     owned = customer.owner_id is not None
     live = customer.merged_into_id is None
     may_edit = live and me.can("customers", "edit")
@@ -739,7 +756,7 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "customer": customer,
             "tags": list(customer.tags.all()),
-            "grade_color": GRADE_COLORS.get(customer.grade, "secondary"),
+            "grade_color": GRADE_COLORS.get(customer.grade, "secondary"),  # type: ignore[call-overload]
             "days_since_followup": days_since_followup(customer),
             "return_in_days": _return_countdown(customer),
             "masked": is_masked(customer),
@@ -919,7 +936,7 @@ def contact_list(request: HttpRequest) -> HttpResponse:
     )
     if sort_problem:
         problems.append(sort_problem)
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [
         {
             "contact": c,
@@ -1084,7 +1101,7 @@ def pool_detail(request: HttpRequest, pk: int) -> HttpResponse:
         problems.append(sort_problem)
         sort = ""
     qs = qs.select_related("pool", "released_by").prefetch_related("tags")
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     labels = _label_maps(me.org_id)
     rows = [
         {

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from django.utils import timezone
 from ninja import Field, FilterSchema, Schema
 
-from crm.core.api import RecordId
+from crm.core.api import FilterDate, RecordId
 from crm.customers.schemas import CustomerBrief, UserBrief
 from crm.pipeline.opportunity_schemas import FilterId
 
@@ -135,8 +135,8 @@ class ReceivablePlanFilter(FilterSchema):
     owner_id: FilterId | None = Field(None, description="The contract's owner")
     status: PLAN_STATUSES | None = None
     overdue: bool | None = Field(None, description="Only overdue (true) or only not overdue")
-    due_from: date | None = Field(None, description="Due on or after")
-    due_to: date | None = Field(None, description="Due on or before")
+    due_from: FilterDate | None = Field(None, description="Due on or after")
+    due_to: FilterDate | None = Field(None, description="Due on or before")
 
 
 PLAN_SORTS = {"due": "due_on", "amount": "amount", "created": "created_at", "sequence": "sequence"}
@@ -232,8 +232,8 @@ class ReceiptFilter(FilterSchema):
     )
     status: RECEIPT_STATUSES | None = None
     method: METHODS | None = None
-    date_from: date | None = Field(None, alias="from", description="Received on or after")
-    date_to: date | None = Field(None, alias="to", description="Received on or before")
+    date_from: FilterDate | None = Field(None, alias="from", description="Received on or after")
+    date_to: FilterDate | None = Field(None, alias="to", description="Received on or before")
 
 
 RECEIPT_SORTS = {"received": "received_on", "amount": "amount", "created": "created_at"}

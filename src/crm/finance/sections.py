@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.core.record_sections import back_to
 from crm.core.registry import Section, register_section
 from crm.sales.choices import SIGNED_STATUSES
 from crm.sales.models import Contract
@@ -43,7 +44,7 @@ def _link(name: str, back: str, **params: Any) -> str:
 
 
 def _back(request: HttpRequest, key: str) -> str:
-    return f"{request.get_full_path()}#section-{key}"
+    return back_to(request, f"section-{key}")
 
 
 def contract_receivables(request: HttpRequest, contract: Contract) -> dict[str, Any] | None:

@@ -15,7 +15,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -29,6 +28,7 @@ from django.views.decorators.http import require_POST
 from crm.core.audit import history_for
 from crm.core.errors import DomainError, PermissionDenied
 from crm.core.forms import apply_domain_error, error_text, raise_unless_form_error
+from crm.core.paging import CappedPaginator
 from crm.core.scoping import DataScope, get_scoped_or_404
 from crm.core.views import require_perm
 from crm.org.models import Department, User
@@ -271,7 +271,7 @@ def plan_list(request: HttpRequest) -> HttpResponse:
     qs = qs.select_related("contract", "contract__customer", "contract__owner").order_by(
         "due_on", "contract_id", "sequence", "pk"
     )
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "finance/plan_list.html",
@@ -447,7 +447,7 @@ def receipt_list(request: HttpRequest) -> HttpResponse:
         if d.get("department"):
             qs = qs.filter(owner_department_q(me, d["department"].pk))
     qs = qs.select_related("contract", "customer", "owner").order_by("-received_on", "-pk")
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "finance/receipt_list.html",
@@ -680,7 +680,7 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
             if d.get(key):
                 qs = qs.filter(**{key: d[key]})
     qs = qs.select_related("contract", "customer", "owner").order_by("-created_at", "-pk")
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "finance/invoice_list.html",

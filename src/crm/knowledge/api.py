@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
-from crm.core.api import Paginated, scoped_get
+from crm.core.api import FilterId, Paginated, scoped_get
 from crm.core.errors import PermissionDenied, ValidationFailed
 from crm.org.models import User
 from crm.pipeline.models import Opportunity
@@ -296,8 +296,8 @@ def update_category(request: HttpRequest, category_id: int, payload: ArticleCate
 def delete_category(
     request: HttpRequest,
     category_id: int,
-    move_to_id: int | None = Query(
-        None, ge=1, le=2**63 - 1, description="Move the category's articles here first"
+    move_to_id: FilterId | None = Query(  # noqa: B008 - ninja's parameter declaration
+        None, description="Move the category's articles here first"
     ),
 ) -> Any:
     _require(request, "configure")

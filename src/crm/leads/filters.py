@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from django.db.models import QuerySet
 from ninja import Field, FilterSchema
 from pydantic import ValidationError
 
-from crm.core.api import FilterId
+from crm.core.api import FilterDate, FilterId
 
 from .choices import OPEN_STATUSES, LeadStatus
 from .selectors import search_q
@@ -42,8 +41,8 @@ class LeadFilter(FilterSchema):
     industry: str | None = None
     product_line: str | None = None
     campaign_id: FilterId | None = Field(None, description="From this campaign")
-    created_after: date | None = None
-    created_before: date | None = None
+    created_after: FilterDate | None = None
+    created_before: FilterDate | None = None
     # H-LSCORE: score range, inclusive
     score_min: int | None = Field(None, ge=-1_000_000, le=1_000_000, description="Score at least")
     score_max: int | None = Field(None, ge=-1_000_000, le=1_000_000, description="Score at most")

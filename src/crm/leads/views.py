@@ -14,7 +14,6 @@ from typing import Any
 from csp.decorators import csp_replace
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -30,6 +29,7 @@ from crm.core import custom_fields
 from crm.core.api import apply_sort
 from crm.core.errors import DomainError, NotFound, ValidationFailed
 from crm.core.forms import apply_domain_error
+from crm.core.paging import CappedPaginator
 from crm.core.scoping import get_scoped_or_404
 from crm.core.views import history_context, require_perm
 from crm.customers.models import Customer
@@ -124,7 +124,7 @@ def _lead_list(
         qs = apply_sort(qs, request.GET.get("sort"), LEAD_SORTS, ["-created_at", "-pk"])
     except ValidationFailed:
         qs = qs.order_by("-created_at", "-pk")
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     labels = _labels(user, DictionaryKind.SOURCE)
     custom_columns = custom_fields.list_columns(user, "lead")
     custom_cells = custom_fields.column_cells(user, custom_columns, page) if custom_columns else {}

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from ninja import Field, FilterSchema, Schema
 
-from crm.core.api import RecordId
+from crm.core.api import FilterDate, RecordId
 from crm.customers.schemas import UserBrief
 from crm.pipeline.opportunity_schemas import FilterId
 
@@ -102,8 +102,8 @@ class CampaignFilterIn(FilterSchema):
     campaign_type: TYPES | None = None
     status: STATUSES | None = None
     owner_id: FilterId | None = None
-    start: date | None = Field(None, description="Running on or after (period overlaps)")
-    end: date | None = Field(None, description="Running on or before (period overlaps)")
+    start: FilterDate | None = Field(None, description="Running on or after (period overlaps)")
+    end: FilterDate | None = Field(None, description="Running on or before (period overlaps)")
 
 
 class CampaignAttribution(Schema):

@@ -31,6 +31,7 @@ from crm.core import custom_fields
 from crm.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from crm.core.forms import error_text
 from crm.core.money import format_cny
+from crm.core.paging import page_rows
 from crm.core.scoping import get_scoped_or_404
 from crm.core.views import require_perm
 from crm.org.models import User
@@ -48,7 +49,7 @@ DEFAULT_PAGE_SIZE = 50
 COLUMNS_SESSION_KEY = "opportunities.list.columns"
 #: cards per board column (the column header still counts them all) and how long closed
 #: opportunities stay on the board
-CARD_LIMIT = 50
+CARD_LIMIT = 20
 CLOSED_DAYS = 30
 DICTIONARY_COLUMNS = {
     "business_type": DictionaryKind.BUSINESS_CATEGORY,
@@ -271,7 +272,7 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
     qs = queries.apply_sort(qs, sel.sort)
     qs = qs.select_related("customer", "owner", "stage", "node", "pipeline")
     offset = (sel.page - 1) * sel.size
-    rows = list(qs[offset : offset + sel.size + 1])
+    rows = page_rows(qs, offset, sel.size + 1)  # the page's ids first, then their relations
     has_next = len(rows) > sel.size
     rows = rows[: sel.size]
     shown_custom = [f for key, f in custom_defs if key in columns]
@@ -280,7 +281,7 @@ def opportunity_list(request: HttpRequest) -> HttpResponse:
     mine = [q for q in saved if q.owner_id == me.pk]
     shared = [q for q in saved if q.owner_id != me.pk]
     counts, saved_counts = queries.sidebar_counts(me, mine + shared, now=now)
-    people = queries.colleagues(me)
+    people = queries.colleague_choices(me)
     kinds = {f.kind for f in queries.FIELDS.values() if f.type == queries.FieldType.DICTIONARY}
     dictionary = queries.dictionary_labels(me, kinds | set(DICTIONARY_COLUMNS.values()))
     base = QueryDict(mutable=True)
@@ -524,7 +525,9 @@ def query_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- the board -----------------------------------------------------------------------------------
-def _board_owner(request: HttpRequest, me: User, people: list[User]) -> tuple[str, int | None]:
+def _board_owner(
+    request: HttpRequest, me: User, people: list[queries.Colleague]
+) -> tuple[str, int | None]:
     """The owner filter: ``mine``, an active colleague's id, or everyone visible ("")."""
     raw = request.GET.get("owner") or ""
     if raw == "mine":
@@ -555,7 +558,7 @@ def board(request: HttpRequest) -> HttpResponse:
     pipeline = next((p for p in pipelines if p.pk == chosen_pk), None) or next(
         (p for p in pipelines if p.is_default), pipelines[0] if pipelines else None
     )
-    people = queries.colleagues(me)
+    people = queries.colleague_choices(me)
     owner_key, owner_id = _board_owner(request, me, people)
     columns: list[dict[str, Any]] = []
     if pipeline is not None:

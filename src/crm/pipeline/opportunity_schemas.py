@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from ninja import Field, FilterSchema, Schema
 from pydantic import BeforeValidator
 
-from crm.core.api import FilterDateTime, FilterId, ObjectIn, RecordId
+from crm.core.api import FilterDate, FilterDateTime, FilterId, ObjectIn, RecordId
 from crm.core.custom_fields import CUSTOM_HELP, CUSTOM_HELP_UPDATE
 from crm.core.money import parse_money
 from crm.customers.schemas import CustomerBrief, UserBrief
@@ -537,8 +537,10 @@ class OpportunityFilter(FilterSchema):
     is_key: bool | None = None
     overdue: bool | None = Field(None, description="true: no feedback within the cycle")
     stalled: bool | None = Field(None, description="true: in the stage longer than it allows")
-    expected_close_from: date | None = Field(None, description="Expected to close on or after")
-    expected_close_to: date | None = Field(None, description="Expected to close on or before")
+    expected_close_from: FilterDate | None = Field(
+        None, description="Expected to close on or after"
+    )
+    expected_close_to: FilterDate | None = Field(None, description="Expected to close on or before")
     updated_since: FilterDateTime | None = Field(
         None, description="Changed at or after (ISO 8601; no offset: the organisation's time zone)"
     )

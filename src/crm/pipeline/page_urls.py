@@ -7,6 +7,7 @@ from . import page_views as v
 urlpatterns = [
     path("new/", v.opportunity_create, name="create"),
     path("<int:pk>/", v.opportunity_detail, name="detail"),
+    path("<int:pk>/sections/", v.opportunity_sections, name="sections"),
     path("<int:pk>/edit/", v.opportunity_edit, name="edit"),
     path("<int:pk>/move/", v.opportunity_move, name="move"),
     path("<int:pk>/win/", v.opportunity_win, name="win"),

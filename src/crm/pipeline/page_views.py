@@ -22,12 +22,9 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.db.models import BooleanField, Exists, OuterRef, Value
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
-from django.template.loader import get_template
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -37,7 +34,7 @@ from crm.core.errors import Conflict, DomainError, ValidationFailed
 from crm.core.forms import error_text, raise_unless_form_error
 from crm.core.locking import EditConflict
 from crm.core.money import money
-from crm.core.registry import record_sections
+from crm.core.record_sections import page_sections, sections_response
 from crm.core.rights import may, with_rights
 from crm.core.scoping import get_scoped_or_404
 from crm.core.views import require_perm
@@ -301,23 +298,31 @@ def opportunity_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 # --- the opportunity page -----------------------------------------------------------------------
 def _render_sections(request: HttpRequest, opportunity: Opportunity) -> list[dict[str, Any]]:
-    """Every section registered for opportunities, in order (the customer 360 page's
-    mechanism); a context function answering None hides its section."""
-    rendered = []
-    base = {
-        "opportunity": opportunity,
-        "customer": opportunity.customer,
-        "request": request,
-        "user": request.user,
-        "csrf_token": get_token(request),
-    }
-    for section in record_sections.get(SECTIONS, []):
-        context = section.context(request, opportunity)
-        if context is None:
-            continue
-        html = get_template(section.template).render({**base, "section": section, **context})
-        rendered.append({"key": section.key, "title": section.title, "html": mark_safe(html)})  # noqa: S308 - our own rendered template
-    return rendered
+    """Every section registered for opportunities, in order: fetched right after the page
+    (crm.core.record_sections), which itself reads the stage path, facts, lines and history."""
+    return page_sections(
+        request,
+        SECTIONS,
+        opportunity,
+        {"opportunity": opportunity, "customer": opportunity.customer},
+        url=reverse("opportunities:sections", args=[opportunity.pk]),
+        inline=0,
+    )
+
+
+@login_required
+def opportunity_sections(request: HttpRequest, pk: int) -> HttpResponse:
+    """The opportunity page's sections (``?keys=a,b``), fetched by the page once it has loaded."""
+    require_perm(request, "opportunities", "view")
+    me = _me(request)
+    opportunity = get_scoped_or_404(_page_read(me), me, pk)
+    return sections_response(
+        request,
+        SECTIONS,
+        opportunity,
+        {"opportunity": opportunity, "customer": opportunity.customer},
+        page_url=reverse("opportunities:detail", args=[opportunity.pk]),
+    )
 
 
 def _stage_path(me: User, opportunity: Opportunity) -> dict[str, Any]:

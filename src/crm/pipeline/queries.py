@@ -25,7 +25,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import EmptyResultSet
+from django.db import connection, transaction
 from django.db.models import Count, F, OrderBy, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date
@@ -33,6 +34,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from crm.core import audit, custom_fields
+from crm.core.context import request_memo
 from crm.core.errors import NotFound, PermissionDenied, ValidationFailed
 from crm.core.money import parse_money
 from crm.org.models import Department, User
@@ -696,6 +698,21 @@ def dictionary_labels(user: Any, kinds: Iterable[str]) -> dict[str, list[tuple[s
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class Colleague:
+    """A colleague as the pickers and the per-rep breakdown show one. Five hundred of them are
+    read on every list and board page: as plain values they cost a tenth of User objects."""
+
+    pk: int
+    display_name: str
+    department_id: int | None
+    department_name: str
+
+    @property
+    def is_active(self) -> bool:
+        return True  # only active colleagues are read
+
+
 def colleagues(user: Any) -> list[User]:
     """Active colleagues of ``user`` (the directory every member reads), by name."""
     return list(
@@ -706,10 +723,27 @@ def colleagues(user: Any) -> list[User]:
     )
 
 
+def colleague_choices(user: Any) -> list[Colleague]:
+    """``colleagues`` as plain values, for pickers: the same people in the same order."""
+    rows = (
+        User.objects.visible_to(user)
+        .filter(is_active=True)
+        .order_by("name", "username", "pk")
+        .values_list(
+            "pk", "name", "first_name", "last_name", "username", "department_id", "department__name"
+        )
+    )
+    return [
+        # User.display_name: the name, else the full name, else the username
+        Colleague(pk, name or f"{first} {last}".strip() or username, dept, dept_name or "")
+        for pk, name, first, last, username, dept, dept_name in rows
+    ]
+
+
 def field_options(
     user: Any,
     *,
-    people: list[User] | None = None,
+    people: list[User] | list[Colleague] | None = None,
     labels: dict[str, list[tuple[str, str]]] | None = None,
 ) -> list[dict[str, Any]]:
     """What the condition builder offers ``user``: every field with its operators and, for
@@ -765,7 +799,7 @@ def field_options(
     return result + _custom_field_options(user, people)
 
 
-def _custom_field_options(user: Any, people: list[User]) -> list[dict[str, Any]]:
+def _custom_field_options(user: Any, people: list[User] | list[Colleague]) -> list[dict[str, Any]]:
     """The builder's entries of the organisation's custom fields of opportunities (H-CF)."""
     result = []
     for f in custom_fields.fields_for(user, SUBJECT):
@@ -854,9 +888,63 @@ def visible(user: Any) -> QuerySet[Opportunity]:
 
 
 def builtin_counts(user: Any, *, now: datetime | None = None) -> dict[str, int]:
-    """The number of opportunities in each built-in query, in the viewer's scope, in one SQL
-    query (conditional aggregation over the rows any of them matches)."""
-    return sidebar_counts(user, [], now=now)[0]
+    """The number of opportunities in each built-in query, in the viewer's scope."""
+    return builtin_figures(user, now=now or timezone.now())[0]
+
+
+def builtin_figures(user: Any, *, now: datetime) -> tuple[dict[str, int], dict[int, int]]:
+    """The four built-in counts (``key -> n``) and the overdue count per owner
+    (``owner_id -> n``) in one SQL statement, read once per request for the same moment.
+
+    Each count is its own scalar subquery (``SELECT COUNT(*) FROM (…)``) so the planner walks
+    the index its condition suits: the owner index for "mine", the feedback, next- and last-
+    follow-up indexes for the others. A single pass with ``COUNT(*) FILTER`` over the union of
+    the conditions read every matching row of the table (620–690 ms for a manager or the
+    director at a million opportunities, issue 8). The overdue total is the sum of the
+    per-owner groups, so the overdue rows are read once for both."""
+    return request_memo(
+        ("opp-builtin-figures", getattr(user, "pk", None), now),
+        lambda: _builtin_figures(user, now),
+    )
+
+
+def _builtin_figures(user: Any, now: datetime) -> tuple[dict[str, int], dict[int, int]]:
+    parts: list[str] = []
+    params: list[Any] = []
+    try:
+        for b in BUILTIN:
+            if b.key == "overdue":
+                continue
+            sql, p = (
+                visible(user).filter(b.condition(user, now)).order_by().values("pk").query
+            ).sql_with_params()
+            # the ORM's own compiled SQL; values stay parameters
+            parts.append(f"SELECT %s, CAST(NULL AS BIGINT), (SELECT COUNT(*) FROM ({sql}) c)")  # noqa: S608
+            params += [b.key, *p]
+        grouped = (
+            visible(user)
+            .filter(overdue_q(now))
+            .order_by()
+            .values("owner_id")
+            .annotate(n=Count("pk"))
+            .values_list("owner_id", "n")
+        )
+        sql, p = grouped.query.sql_with_params()
+        parts.append(f"SELECT %s, g.owner_id, g.n FROM ({sql}) g")  # noqa: S608
+        params += ["overdue", *p]
+    except EmptyResultSet:  # the viewer sees no opportunity at all
+        parts = []
+    counts = {b.key: 0 for b in BUILTIN}
+    per_owner: dict[int, int] = {}
+    if not parts:
+        return counts, per_owner
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for key, owner_id, n in cursor.fetchall():
+            counts[key] += int(n or 0)
+            if key == "overdue" and owner_id is not None:
+                per_owner[owner_id] = int(n)
+    return counts, per_owner
 
 
 def overdue_by_rep(
@@ -864,24 +952,18 @@ def overdue_by_rep(
     *,
     now: datetime | None = None,
     limit: int = 50,
-    people: Iterable[User] = (),
+    people: Iterable[User | Colleague] = (),
 ) -> list[tuple[Any, int]]:
-    """``(owner, count)`` of the overdue opportunities the viewer sees, most first: one GROUP
-    BY query; the owners come from ``people`` when given, else from one more query."""
-    now = now or timezone.now()
-    rows = list(
-        visible(user)
-        .filter(overdue_q(now))
-        .order_by()
-        .values("owner_id")
-        .annotate(n=Count("pk"))
-        .order_by("-n", "owner_id")[:limit]
-    )
-    known = {u.pk: u for u in people}
-    missing = [r["owner_id"] for r in rows if r["owner_id"] not in known]
+    """``(owner, count)`` of the overdue opportunities the viewer sees, most first: from
+    ``builtin_figures`` (shared with the counts for the same moment); the owners come from
+    ``people`` when given, else from one more query."""
+    per_owner = builtin_figures(user, now=now or timezone.now())[1]
+    top = sorted(per_owner.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    known: dict[int, Any] = {u.pk: u for u in people}
+    missing = [owner_id for owner_id, _n in top if owner_id not in known]
     if missing:
         known.update(User.objects.visible_to(user).in_bulk(missing))
-    return [(known[r["owner_id"]], r["n"]) for r in rows if r["owner_id"] in known]
+    return [(known[owner_id], n) for owner_id, n in top if owner_id in known]
 
 
 # --- saved queries --------------------------------------------------------------------------------
@@ -910,19 +992,12 @@ def sidebar_counts(
     now: datetime | None = None,
     builtin: bool = True,
 ) -> tuple[dict[str, int], dict[int, int | None]]:
-    """The counts of the list's sidebar in one SQL query (conditional aggregation): the
-    built-in queries (``key -> n``) and up to ``MAX_COUNTED`` saved ones (``pk -> n``, None
-    when its conditions no longer validate). Without saved queries only the rows some built-in
-    query matches are read (indexed columns: owner, status, feedback due, next follow-up)."""
+    """The counts of the list's sidebar: the built-in queries (``key -> n``, from
+    ``builtin_figures``) and up to ``MAX_COUNTED`` saved ones (``pk -> n``, None when its
+    conditions no longer validate) in one more SQL query (conditional aggregation)."""
     now = now or timezone.now()
+    counts = builtin_figures(user, now=now)[0] if builtin else {}
     aggregates: dict[str, Any] = {}
-    prefilter: Q | None = None
-    if builtin:
-        prefilter = Q()
-        for b in BUILTIN:
-            condition = b.condition(user, now)
-            aggregates[f"b_{b.key}"] = Count("pk", filter=condition)
-            prefilter |= condition
     saved_result: dict[int, int | None] = {}
     for query in list(saved)[:MAX_COUNTED]:
         try:
@@ -931,18 +1006,10 @@ def sidebar_counts(
             saved_result[query.pk] = None
             continue
         aggregates[f"s_{query.pk}"] = Count("pk", filter=q) if q else Count("pk")
-        prefilter = None  # a saved query may match any visible row
-    counts: dict[str, int] = {}
     if aggregates:
-        qs = visible(user)
-        if prefilter is not None:
-            qs = qs.filter(prefilter)
-        row = qs.aggregate(**aggregates)
+        row = visible(user).aggregate(**aggregates)
         for key, value in row.items():
-            if key.startswith("b_"):
-                counts[key[2:]] = int(value or 0)
-            else:
-                saved_result[int(key[2:])] = int(value or 0)
+            saved_result[int(key[2:])] = int(value or 0)
     return counts, saved_result
 
 

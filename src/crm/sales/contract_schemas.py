@@ -18,7 +18,7 @@ from django.utils import timezone
 from ninja import Field, FilterSchema, Schema
 from pydantic import ValidationError
 
-from crm.core.api import RecordId
+from crm.core.api import FilterDate, RecordId
 from crm.core.errors import ValidationFailed
 from crm.customers.schemas import CustomerBrief, UserBrief
 from crm.pipeline.opportunity_schemas import Money, money_out
@@ -81,8 +81,8 @@ class ContractFilter(FilterSchema):
     mine: bool | None = Field(None, description="true: only contracts you own")
     customer_id: QueryId | None = None
     opportunity_id: QueryId | None = None
-    signed_from: date | None = Field(None, description="Signed on or after (YYYY-MM-DD)")
-    signed_to: date | None = Field(None, description="Signed on or before (YYYY-MM-DD)")
+    signed_from: FilterDate | None = Field(None, description="Signed on or after (YYYY-MM-DD)")
+    signed_to: FilterDate | None = Field(None, description="Signed on or before (YYYY-MM-DD)")
     renewal_within_days: int | None = Field(
         None,
         ge=0,

@@ -17,15 +17,11 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
-from django.template.loader import get_template
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
@@ -34,7 +30,8 @@ from crm.core import audit
 from crm.core.errors import Conflict, DomainError, ValidationFailed
 from crm.core.forms import error_text, raise_unless_form_error
 from crm.core.locking import EditConflict
-from crm.core.registry import record_sections
+from crm.core.paging import CappedPaginator
+from crm.core.record_sections import page_sections
 from crm.core.scoping import get_scoped_or_404
 from crm.core.views import require_perm
 from crm.customers.selectors import active_customers
@@ -181,7 +178,7 @@ def contract_list(request: HttpRequest) -> HttpResponse:
         ordering = [f"-{field}" if sort.startswith("-") else field, "-pk"]
     qs = qs.select_related("customer", "owner").order_by(*ordering)
     totals = qs.aggregate(amount=Sum("amount"), received=Sum("received_amount"), n=Count("pk"))
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     customer_id = _digits(request.GET.get("customer_id"))
     customer = active_customers(me).filter(pk=customer_id).first() if customer_id else None
     return render(
@@ -346,21 +343,13 @@ def contract_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def _render_sections(request: HttpRequest, contract: Contract) -> list[dict[str, Any]]:
     """Every section registered for contracts, in order (the customer 360 page's mechanism);
     a context function answering None hides its section."""
-    rendered = []
-    base = {
-        "contract": contract,
-        "customer": contract.customer,
-        "request": request,
-        "user": request.user,
-        "csrf_token": get_token(request),
-    }
-    for section in record_sections.get(SECTIONS, []):
-        context = section.context(request, contract)
-        if context is None:
-            continue
-        html = get_template(section.template).render({**base, "section": section, **context})
-        rendered.append({"key": section.key, "title": section.title, "html": mark_safe(html)})  # noqa: S308 - our own rendered template
-    return rendered
+    return page_sections(
+        request,
+        SECTIONS,
+        contract,
+        {"contract": contract, "customer": contract.customer},
+        url=reverse("sales:contract_detail", args=[contract.pk]),
+    )
 
 
 def _steps(contract: Contract) -> list[dict[str, Any]]:
@@ -706,7 +695,8 @@ def order_list(request: HttpRequest) -> HttpResponse:
             | Q(tracking_number__icontains=text)
             | Q(external_ref__icontains=text)
         )
-    page = Paginator(qs.order_by("-created_at", "-pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    paginator = CappedPaginator(qs.order_by("-created_at", "-pk"), PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
     return render(
         request,
         "sales/orders/list.html",
@@ -849,7 +839,8 @@ def return_list(request: HttpRequest) -> HttpResponse:
         .annotate(n=Count("pk"), amount=Sum("amount"))
         .order_by("-amount", "reason")
     ]
-    page = Paginator(qs.order_by("-created_at", "-pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    paginator = CappedPaginator(qs.order_by("-created_at", "-pk"), PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
     return render(
         request,
         "sales/returns/list.html",

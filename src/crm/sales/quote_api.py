@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
-from crm.core.api import Paginated, apply_sort, scoped, scoped_get
+from crm.core.api import FilterId, Paginated, apply_sort, scoped, scoped_get
 from crm.core.errors import NotFound, PermissionDenied, ValidationFailed
 from crm.customers.models import Contact, Customer
 from crm.org.models import User
@@ -82,8 +82,8 @@ def _products(request: HttpRequest) -> QuerySet[Product]:
 def list_products(
     request: HttpRequest,
     filters: Query[ProductFilter],
-    price_list_id: int | None = Query(
-        None, ge=1, le=2**63 - 1, description="Give `price` in this price list (when valid today)"
+    price_list_id: FilterId | None = Query(  # noqa: B008 - ninja's parameter declaration
+        None, description="Give `price` in this price list (when valid today)"
     ),
     sort: str | None = Query(None, description="code, name, list_price, updated; - descending"),
 ) -> Any:

@@ -16,7 +16,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -31,6 +30,7 @@ from crm.core.errors import Conflict, DomainError, PermissionDenied, ValidationF
 from crm.core.forms import error_text, raise_unless_form_error
 from crm.core.locking import EditConflict
 from crm.core.money import format_cny
+from crm.core.paging import CappedPaginator
 from crm.core.scoping import get_scoped_or_404
 from crm.core.views import require_perm
 from crm.customers.models import Contact
@@ -123,7 +123,8 @@ def product_list(request: HttpRequest) -> HttpResponse:
             qs = qs.filter(category=form.cleaned_data["category"])
         if form.cleaned_data.get("active") in ("0", "1"):
             qs = qs.filter(is_active=form.cleaned_data["active"] == "1")
-    page = Paginator(qs.order_by("code", "pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    paginator = CappedPaginator(qs.order_by("code", "pk"), PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
     return render(
         request,
         "sales/products/list.html",
@@ -373,7 +374,8 @@ def quote_list(request: HttpRequest) -> HttpResponse:
     opportunity_id = _digits(request.GET.get("opportunity"))
     if opportunity_id is not None:
         qs = qs.filter(opportunity_id=opportunity_id)
-    page = Paginator(qs.order_by("-updated_at", "-pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    paginator = CappedPaginator(qs.order_by("-updated_at", "-pk"), PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
     return render(
         request,
         "sales/quotes/list.html",

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from ninja import Field, FilterSchema, Schema
 
-from crm.core.api import RecordId
+from crm.core.api import FilterDate, RecordId
 from crm.customers.schemas import CustomerBrief, UserBrief
 from crm.pipeline.opportunity_schemas import FilterId
 
@@ -157,7 +157,7 @@ class VisitFilter(FilterSchema):
     customer_id: FilterId | None = None
     owner_id: FilterId | None = None
     status: VISIT_STATUSES | None = None
-    due_before: date | None = Field(None, description="Due on or before")
+    due_before: FilterDate | None = Field(None, description="Due on or before")
 
 
 class VisitCompleteIn(Schema):

@@ -5,7 +5,7 @@ import tempfile
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import DATA_DIR, HUEY, STATIC_ROOT
+from .base import DATA_DIR, HUEY, PG_OPTIONS, STATIC_ROOT
 
 SECRET_KEY = "test-secret-key-not-for-production-0123456789-abcdefghijklmnopqrstuvwxyz"  # noqa: S105
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; Argon2 is tested apart
@@ -32,6 +32,7 @@ if os.environ.get("CRM_TEST_DB") == "postgres":
             "PORT": os.environ.get("CRM_PG_PORT", "5432"),
             "PASSWORD": os.environ.get("CRM_PG_PASSWORD", ""),
             "TEST": {"NAME": os.environ.get("CRM_PG_TEST_NAME", "crm_test")},
+            "OPTIONS": dict(PG_OPTIONS),
         }
     }
 else:
