@@ -504,8 +504,11 @@ def test_load_summary_takes_the_best_rate_with_p99_under_200ms(
     # the machine's busy and total jiffies before and after the run, from run.sh
     monkeypatch.setenv("LOAD_CPU", "1000 5000 1600 6000")
     monkeypatch.setenv("LOAD_LOCUST_CPU_S", "12.5")
+    # postgres and gunicorn processes' jiffies before and after: 250 and 300 of the 1,000
+    monkeypatch.setenv("LOAD_PROC_CPU", "100 200 350 500")
     result = summary.summarise("pg", str(stats), str(history))
     assert (result["cpu_busy_pct"], result["locust_cpu_s"], result["p95_ms"]) == (60.0, 12.5, 95.0)
+    assert (result["db_cpu_pct"], result["app_cpu_pct"]) == (25.0, 30.0)
     assert result["sustained_rate_p99_under_200ms"] == 9.5
     assert result["users_at_that_rate"] == 5
     assert (result["requests"], result["failures"], result["p99_ms"]) == (100, 1, 190.0)

@@ -39,15 +39,23 @@ cpu_ticks() {  # "busy total" jiffies of the whole machine (first line of /proc/
   awk '/^cpu /{busy=$2+$3+$4+$7+$8+$9; print busy, busy+$5+$6; exit}' /proc/stat
 }
 
+proc_ticks() {  # "database app-server" jiffies of the live postgres and gunicorn processes
+  cat /proc/[0-9]*/stat 2>/dev/null |
+    awk '$2=="(postgres)"{db+=$14+$15} $2=="(gunicorn)"{app+=$14+$15} END{print db+0, app+0}'
+}
+
 run_locust() {  # $1: profile name
-  local before after locust_cpu
+  local before after locust_cpu procs_before procs_after
+  procs_before=$(proc_ticks)
   before=$(cpu_ticks)
   /usr/bin/time -f "%U %S" -o "$DIR/$1.locust-cpu" \
     "$BIN/locust" -f bench/load/locustfile.py --headless -u "$USERS" -r "$SPAWN" -t "$TIME" \
     --host "http://127.0.0.1:$PORT" --csv "$DIR/$1" --only-summary >"$DIR/$1.log" 2>&1 || true
   after=$(cpu_ticks)
+  procs_after=$(proc_ticks)
   locust_cpu=$(awk '{print $1+$2}' "$DIR/$1.locust-cpu" 2>/dev/null || echo "")
-  LOAD_CPU="$before $after" LOAD_LOCUST_CPU_S="$locust_cpu" \
+  LOAD_CPU="$before $after" LOAD_PROC_CPU="$procs_before $procs_after" \
+    LOAD_LOCUST_CPU_S="$locust_cpu" \
     "$BIN/python" bench/load/summary.py "$1" "$DIR/$1_stats.csv" "$DIR/$1_stats_history.csv"
 }
 

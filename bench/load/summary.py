@@ -2,7 +2,9 @@
 highest request rate the server sustained while the p99 of the last seconds stayed under
 200 ms (issue 8/9: RELIABILITY L); the machine's CPU use over the run (``LOAD_CPU``: busy and
 total jiffies before and after, from ``run.sh``) and what locust itself used of it
-(``LOAD_LOCUST_CPU_S``). Appends one JSON line to bench/results/load.jsonl.
+(``LOAD_LOCUST_CPU_S``), and how the busy time split between PostgreSQL and the app server
+(``LOAD_PROC_CPU``: jiffies of the postgres and gunicorn processes before and after; SQLite
+runs inside the app server). Appends one JSON line to bench/results/load.jsonl.
 
 ``python bench/load/summary.py PROFILE STATS.csv HISTORY.csv``
 """
@@ -54,6 +56,12 @@ def summarise(profile: str, stats: str, history: str) -> dict[str, object]:
     ticks = [int(t) for t in os.environ.get("LOAD_CPU", "").split()]
     if len(ticks) == 4 and ticks[3] > ticks[1]:
         cpu_busy_pct = round(100 * (ticks[2] - ticks[0]) / (ticks[3] - ticks[1]), 1)
+    db_cpu_pct = app_cpu_pct = None
+    procs = [int(t) for t in os.environ.get("LOAD_PROC_CPU", "").split()]
+    if len(procs) == 4 and len(ticks) == 4 and ticks[3] > ticks[1]:
+        span = ticks[3] - ticks[1]
+        db_cpu_pct = round(100 * max(0, procs[2] - procs[0]) / span, 1)
+        app_cpu_pct = round(100 * max(0, procs[3] - procs[1]) / span, 1)
     return {
         "profile": profile,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -64,6 +72,8 @@ def summarise(profile: str, stats: str, history: str) -> dict[str, object]:
         "p95_ms": _num(total["95%"]),
         "p99_ms": _num(total["99%"]),
         "cpu_busy_pct": cpu_busy_pct,
+        "db_cpu_pct": db_cpu_pct,
+        "app_cpu_pct": app_cpu_pct,
         "locust_cpu_s": _num(os.environ.get("LOAD_LOCUST_CPU_S", "")),
         "sustained_rate_p99_under_200ms": round(sustained, 1),
         "users_at_that_rate": users_then,
@@ -80,7 +90,8 @@ def main(argv: list[str]) -> int:
         f"{result['profile']}: {result['requests']} requests, {result['failures']} failures, "
         f"{result['rate_per_s']} req/s overall, median {result['median_ms']} ms, "
         f"p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms, CPU {result['cpu_busy_pct']} % "
-        f"(locust {result['locust_cpu_s']} s); "
+        f"(PostgreSQL {result['db_cpu_pct']} %, app server {result['app_cpu_pct']} %, "
+        f"locust {result['locust_cpu_s']} s); "
         f"sustained {result['sustained_rate_p99_under_200ms']} req/s "
         f"with p99 < 200 ms ({result['users_at_that_rate']} users)"
     )

@@ -15,6 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from crm.core.errors import NotFound
 from crm.core.money import format_cny
@@ -60,6 +62,24 @@ class Figure:
             }
             for row in self.rows
         ]
+
+    def table_html(self) -> SafeString:
+        """The table's body rows as ``_figure.html`` shows them (the first cell links to the
+        row's records), built here: a director's team ranking is 500 rows of 10 cells, and the
+        same rows as template loops took most of the dashboard page's time (94 ms of CPU)."""
+        out: list[str] = []
+        numeric = ' class="text-end text-nowrap"'
+        for row in self.rows:
+            url = row.get("_url")
+            cells: list[str] = []
+            for index, column in enumerate(self.columns):
+                text = conditional_escape(self.cell(row, column))
+                if index == 0 and url:
+                    text = format_html('<a href="{}">{}</a>', url, text)
+                cells.append(f"<td{'' if column.kind == TEXT else numeric}>{text}</td>")
+            attrs = format_html(' data-href="{}"', url) if url else ""
+            out.append(f"<tr{attrs}>{''.join(cells)}</tr>\n")
+        return mark_safe("".join(out))  # noqa: S308 - every part escaped above
 
     @property
     def footer(self) -> list[tuple[str, str]] | None:

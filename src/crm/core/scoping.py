@@ -88,28 +88,33 @@ def _owners_in(user: User, owner: str, people: Q) -> Q:
     return Q(**{f"{owner}_id__in": people_ids})
 
 
+def _people_q(user: User, role_scope: str, departments: list[Any]) -> Q | None:
+    """The users (besides ``user``) whose rows a single role shows ``user``: a condition on
+    the organisation's users, None for a scope without colleagues (SELF, or a department scope
+    of a user who has no department)."""
+    if role_scope == DataScope.DEPT and user.department_id:
+        return Q(department_id=user.department_id)
+    if role_scope == DataScope.DEPT_TREE and user.department is not None:
+        return Q(department__path__startswith=user.department.path)
+    if role_scope == DataScope.CUSTOM and departments:
+        people = Q(pk__in=[])
+        for d in departments:
+            people |= Q(department__path__startswith=d.path)
+        return people
+    return None
+
+
 def _owner_q(user: User, owner: str, role_scope: str, departments: list[Any]) -> Q | None:
     """The rows a single role sees through ownership. None means: every row of the org."""
     if role_scope == DataScope.ALL:
         return None
     own = Q(**{f"{owner}_id": user.pk})
-    if role_scope == DataScope.SELF:
+    people = _people_q(user, role_scope, departments)
+    if people is None:
         return own
-    if role_scope == DataScope.DEPT:
-        if not user.department_id:
-            return own
-        return _owners_in(user, owner, Q(department_id=user.department_id))
-    if role_scope == DataScope.DEPT_TREE:
-        dept = user.department
-        if dept is None:
-            return own
-        return _owners_in(user, owner, Q(department__path__startswith=dept.path))
     if role_scope == DataScope.CUSTOM:
-        people = Q(pk__in=[])
-        for d in departments:
-            people |= Q(department__path__startswith=d.path)
-        return own | _owners_in(user, owner, people) if departments else own
-    return own
+        return own | _owners_in(user, owner, people)
+    return _owners_in(user, owner, people)
 
 
 @models.Field.register_lookup
@@ -141,6 +146,9 @@ class AnyOf(models.Lookup):
                 return f"({lhs} + 0) = ANY(ARRAY{rhs})", (*lhs_params, *rhs_params)
             return f"{lhs} = ANY(ARRAY{rhs})", (*lhs_params, *rhs_params)
         return f"{lhs} IN {rhs}", (*lhs_params, *rhs_params)
+
+
+models.ForeignObject.register_lookup(AnyOf)  # ``owner_id__any_of``: a foreign key's column
 
 
 def _pinned(where: Any, column: Any) -> bool:
@@ -196,6 +204,55 @@ def _self_only_rule(user: User, model: Any, spec: ScopeFields) -> tuple[Q, Q] | 
     return rule, ownership
 
 
+def _team_rule(
+    user: User, model: Any, spec: ScopeFields, grants: list[tuple[str, list[Any]]]
+) -> tuple[Q, Q] | None:
+    """For a user with a department scope (none ALL) on a model with collaborators or
+    confidential viewers: ``owner = ANY(the user and their people) OR id = ANY(rows shared
+    with them or naming them as viewer)`` (and the same without the viewers: the ownership
+    rule). Each side is an index scan (``opp_owner_idx``, the primary key) that PostgreSQL
+    combines with a bitmap OR, so a manager's team is counted from its owners' index entries;
+    the ORed subqueries (``owner IN (…) OR id IN (…) OR …``) could only filter every row of
+    the organisation (R11.2)."""
+    from crm.org.models import User as UserModel
+
+    if not (spec.shared or spec.confidential):
+        return None
+    people = Q(pk=user.pk)
+    for role_scope, departments in grants:
+        extra = _people_q(user, role_scope, departments)
+        if extra is not None:
+            people |= extra
+    team = UserModel._base_manager.filter(people, org_id=user.org_id).values("pk")
+    owners = Q(**{f"{spec.owner}_id__any_of": team})
+    arms: list[models.QuerySet] = []
+    if spec.shared:
+        arms.append(_unordered(_through_rows(model, spec.shared, user)))
+    ownership = owners | _ids_of(arms) if arms else owners
+    rule = ownership
+    if spec.confidential:
+        viewers = model._base_manager.filter(
+            org_id=user.org_id, is_confidential=True, confidential_viewers=user.pk
+        ).values("pk")
+        rule = owners | _ids_of([*arms, _unordered(viewers)])
+    if spec.also is not None:
+        also = spec.also(user)
+        rule, ownership = rule | also, ownership | also
+    return rule, ownership
+
+
+def _compact_rule(
+    user: User, model: Any, spec: ScopeFields, grants: list[tuple[str, list[Any]]]
+) -> tuple[Q, Q] | None:
+    """(rule, ownership rule) written for the index, for a user without an ALL grant on a
+    model with collaborators or confidential viewers; None: the general ORed rule."""
+    if all(s == DataScope.SELF for s, _depts in grants):
+        return _self_only_rule(user, model, spec)
+    if all(s != DataScope.ALL for s, _depts in grants):
+        return _team_rule(user, model, spec, grants)
+    return None
+
+
 def _through_rows(model: Any, name: str, user: User) -> models.QuerySet:
     """Ids of ``model`` rows whose many-to-many ``name`` lists ``user``."""
     field = model._meta.get_field(name)
@@ -224,7 +281,7 @@ def scope_q(user: User, model: type[models.Model], action: str) -> Q | _Unrestri
         return cache[key]
     spec: ScopeFields = model.scope  # type: ignore[attr-defined]
     result: Q | _Unrestricted | None
-    self_ownership: Q | None = None
+    compact_ownership: Q | None = None
     if spec.personal:
         result = Q(**{f"{spec.owner}_id": user.pk})
         if spec.also:
@@ -240,10 +297,8 @@ def scope_q(user: User, model: type[models.Model], action: str) -> Q | _Unrestri
             result = None
         elif spec.org_wide or spec.owner is None:
             result = UNRESTRICTED
-        elif all(s == DataScope.SELF for s, _depts in grants) and (
-            compact := _self_only_rule(user, model, spec)
-        ):
-            result, self_ownership = compact
+        elif compact := _compact_rule(user, model, spec, grants):
+            result, compact_ownership = compact
         else:
             parts = [_owner_q(user, spec.owner, s, depts) for s, depts in grants]
             if any(q is None for q in parts):
@@ -264,11 +319,11 @@ def scope_q(user: User, model: type[models.Model], action: str) -> Q | _Unrestri
     # collaborators and named viewers, and by organisation admins (settings:configure).
     # Rows reached through ``via`` inherit this from their parent's rule.
     memo: dict[Any, Any] = cache
-    if self_ownership is not None:  # the compact rule already holds the named viewers
-        memo[(key[0], key[1], "ownership")] = self_ownership
+    if compact_ownership is not None:  # the compact rule already holds the named viewers
+        memo[(key[0], key[1], "ownership")] = compact_ownership
     else:
         memo[(key[0], key[1], "ownership")] = result
-    if isinstance(result, Q) and spec.confidential and self_ownership is None:
+    if isinstance(result, Q) and spec.confidential and compact_ownership is None:
         viewers = model._meta.get_field("confidential_viewers")
         through = viewers.remote_field.through  # type: ignore[union-attr]
         result |= Q(

@@ -696,12 +696,17 @@ def _board_columns(
 
 
 def _card(o: Opportunity, now: Any, closed: bool) -> dict[str, Any]:
+    """What a board card shows, computed here rather than by template tags per card."""
     amount = o.actual_amount if o.status == OpportunityStatus.WON else o.expected_amount
+    days = max(0, (now - o.stage_entered_at).days)
     return {
         "o": o,
+        "url": reverse("opportunities:detail", args=[o.pk]),
         "amount": format_cny(amount),
         "amount_fen": _fen(amount),
-        "days": max(0, (now - o.stage_entered_at).days),
+        "days": days,
+        "days_label": ngettext("%(days)s day in stage", "%(days)s days in stage", days)
+        % {"days": days},
         "flags": _flags(o, now),
         "draggable": not closed,
     }
@@ -779,8 +784,7 @@ def board_move(request: HttpRequest) -> HttpResponse:
             "closed": saved.status not in OPEN_STATUSES,
             "amount": card["amount"],
             "amount_fen": card["amount_fen"],
-            "days_label": ngettext("%(days)s day in stage", "%(days)s days in stage", card["days"])
-            % {"days": card["days"]},
+            "days_label": card["days_label"],
             "message": done % {"name": saved.name, "stage": stage.name},
         }
     )

@@ -49,3 +49,24 @@ def change_pairs(changes: Any) -> list[tuple[str, Any]]:
     """``field -> [old, new]`` as pairs; a field may be called ``items`` or ``keys``, which the
     template language would read as the key rather than the dict method."""
     return sorted(changes.items()) if isinstance(changes, dict) else []
+
+
+@register.simple_tag
+def person_options(people: Any, selected: Any = "", with_department: bool = False) -> str:
+    """``<option>`` elements of a people picker (objects with ``pk`` and ``display_name``;
+    ``department_id``/``department_name`` with ``with_department``), ``selected`` marking the
+    chosen one. Built in Python: a director's picker has 500 people on every list and board
+    page, and the same options as a template loop cost several milliseconds each time."""
+    from django.utils.html import escape
+    from django.utils.safestring import mark_safe
+
+    chosen = str(selected or "")
+    parts: list[str] = []
+    for person in people:
+        value = str(person.pk)
+        label: str = escape(person.display_name)
+        if with_department and getattr(person, "department_id", None):
+            label += f" ({escape(person.department_name)})"
+        mark = " selected" if value == chosen else ""
+        parts.append(f'<option value="{value}"{mark}>{label}</option>')
+    return mark_safe("".join(parts))  # noqa: S308 - the labels are escaped above
