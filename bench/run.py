@@ -58,6 +58,7 @@ from crm.activities import reminders  # noqa: E402
 from crm.activities.models import Reminder  # noqa: E402
 from crm.core.context import request_memo_scope  # noqa: E402
 from crm.core.models import Event, Notification  # noqa: E402
+from crm.core.planner import data_statements  # noqa: E402
 from crm.customers import pool_services  # noqa: E402
 from crm.customers.models import Contact, Customer, OwnershipMove, PublicPool  # noqa: E402
 from crm.org import services as org_services  # noqa: E402
@@ -354,7 +355,8 @@ def measure_call(
         result = scenario.call(user, ctx)
     statements = [q["sql"] for q in captured.captured_queries]
     floor = run_floor(floor_conn, statements, repeat=repeat, rollback=rollback)
-    row = _read_row(scenario, actor, "", Timing(samples), floor, len(statements), None)
+    queries = len(data_statements(statements))
+    row = _read_row(scenario, actor, "", Timing(samples), floor, queries, None)
     row["result"] = result
     return row
 
@@ -408,7 +410,7 @@ def measure_read(
         url,
         timing,
         floor,
-        len(statements),
+        len(data_statements(statements)),
         _count_of(response),
         requests=len(urls),
     )
@@ -475,7 +477,8 @@ def query_budget(scenario: Scenario, actor: Actor, ctx: Context) -> dict[str, An
         with CaptureQueriesContext(connection) as captured:
             response = client.get(scenario.path(ctx, size))
         _ok(response)
-        counts[size] = min(counts.get(size, QUERY_BUDGET * 100), len(captured.captured_queries))
+        issued = len(data_statements([q["sql"] for q in captured.captured_queries]))
+        counts[size] = min(counts.get(size, QUERY_BUDGET * 100), issued)
     return {
         "scenario": scenario.key,
         "actor": actor.key,

@@ -39,9 +39,10 @@ cpu_ticks() {  # "busy total" jiffies of the whole machine (first line of /proc/
   awk '/^cpu /{busy=$2+$3+$4+$7+$8+$9; print busy, busy+$5+$6; exit}' /proc/stat
 }
 
-proc_ticks() {  # "database app-server" jiffies of the live postgres and gunicorn processes
+proc_ticks() {  # "database app-server" jiffies of the postgres and gunicorn processes, with
+  # their reaped children (backends that closed, workers that restarted)
   cat /proc/[0-9]*/stat 2>/dev/null |
-    awk '$2=="(postgres)"{db+=$14+$15} $2=="(gunicorn)"{app+=$14+$15} END{print db+0, app+0}'
+    awk '$2=="(postgres)"{db+=$14+$15+$16+$17} $2=="(gunicorn)"{app+=$14+$15+$16+$17} END{print db+0, app+0}'
 }
 
 run_locust() {  # $1: profile name

@@ -9,6 +9,8 @@ from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
+from .planner import joins_as_written
+
 
 def capped_count(queryset: QuerySet, cap: int) -> tuple[int, bool]:
     """``(n, exact)``: the number of rows of ``queryset``, counted up to ``cap`` (0: no cap);
@@ -31,7 +33,8 @@ def page_rows(queryset: QuerySet, offset: int, size: int) -> list[Any]:
     ids = list(queryset.values_list("pk", flat=True)[offset : offset + size])
     if not ids:
         return []
-    found = queryset.order_by().filter(pk__in=ids).in_bulk()
+    with joins_as_written(queryset):
+        found = queryset.order_by().filter(pk__in=ids).in_bulk()
     return [found[pk] for pk in ids if pk in found]
 
 

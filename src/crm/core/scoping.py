@@ -25,6 +25,7 @@ from django.db.models.sql import Query
 from django.utils.translation import gettext_lazy as _
 
 from .errors import NotFound
+from .planner import joins_as_written
 
 if TYPE_CHECKING:
     from crm.org.models import User
@@ -531,7 +532,8 @@ def get_scoped_or_404(
     if getattr(qs, "_scoped_for", None) != (getattr(user, "pk", None), action):
         qs = qs.visible_to(user, action)
     try:
-        return qs.get(pk=pk)
+        with joins_as_written(qs):
+            return qs.get(pk=pk)
     except (ObjectDoesNotExist, ValueError, TypeError):
         raise NotFound() from None
 
