@@ -1,6 +1,7 @@
 """Wide reads named by primary key are planned with their joins as written (R11.2, issue 8):
 ``crm.core.planner.joins_as_written``. On PostgreSQL the setting wraps exactly the read and is
-restored after it, also when the read fails; SQLite is left alone."""
+restored after it, also when the read fails, and never outlives a transaction (SET LOCAL: a
+pooler in transaction mode cannot hand it to another client); SQLite is left alone."""
 
 from __future__ import annotations
 
@@ -50,7 +51,10 @@ def test_a_wide_read_by_key_is_wrapped_and_the_setting_restored(world: World) ->
 def test_the_setting_is_restored_when_the_read_fails(transactional_db: None) -> None:
     wide = Opportunity.objects.select_related(*WIDE)
     before = _limit()
-    # outside a transaction the failed statement is its own: RESET follows it
+    # outside a transaction the read gets its own, which ends with it
+    with joins_as_written(wide):
+        assert _limit() == "1" and connection.in_atomic_block
+    assert _limit() == before and not connection.in_atomic_block
     with pytest.raises(DatabaseError), joins_as_written(wide), connection.cursor() as cursor:
         cursor.execute("SELECT 1 / 0")
     assert _limit() == before

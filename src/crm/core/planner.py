@@ -16,14 +16,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import QuerySet
 
 #: A query joining at least this many tables is planned with its joins as written.
 WIDE_JOINS = 6
 #: the two statements :func:`joins_as_written` adds around a wide read
-SETTING_STATEMENTS = ("SET join_collapse_limit = 1", "RESET join_collapse_limit")
+SETTING_STATEMENTS = (
+    "SET LOCAL join_collapse_limit = 1",
+    "SET LOCAL join_collapse_limit TO DEFAULT",
+)
 
 
 def _is_wide(queryset: QuerySet) -> bool:
@@ -44,27 +47,34 @@ def _is_wide(queryset: QuerySet) -> bool:
 def joins_as_written(queryset: QuerySet) -> Iterator[None]:
     """Run the statements inside with ``join_collapse_limit = 1`` when ``queryset`` is a wide
     ``select_related`` read on PostgreSQL; use it only where the rows are named by primary
-    key. The setting is restored afterwards, also when the statement fails."""
+    key. The setting is ``SET LOCAL``: it ends with the transaction, so a connection pooler in
+    transaction mode never carries it to another client. Outside a transaction the read gets
+    one of its own; inside one, the setting goes back to the session's value after the read
+    (or with the rollback, when the read failed)."""
     connection = connections[queryset.db]
     if connection.vendor != "postgresql" or not _is_wide(queryset):
         yield
         return
-    with connection.cursor() as cursor:
-        cursor.execute(SETTING_STATEMENTS[0])
+    if not connection.in_atomic_block:
+        with transaction.atomic(using=queryset.db):
+            _execute(connection, SETTING_STATEMENTS[0])
+            yield
+        return
+    _execute(connection, SETTING_STATEMENTS[0])
     try:
         yield
     except BaseException:
-        # a statement that failed inside a transaction aborted it, and RESET fails too: the
-        # rollback restores the setting (a SET inside a transaction is undone with it)
+        # a statement that failed aborted the transaction, and this one fails too: the
+        # rollback undoes the SET with everything else
         with suppress(DatabaseError):
-            _reset(connection)
+            _execute(connection, SETTING_STATEMENTS[1])
         raise
-    _reset(connection)
+    _execute(connection, SETTING_STATEMENTS[1])
 
 
-def _reset(connection: BaseDatabaseWrapper) -> None:
+def _execute(connection: BaseDatabaseWrapper, sql: str) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(SETTING_STATEMENTS[1])
+        cursor.execute(sql)
 
 
 def data_statements(statements: list[str]) -> list[str]:
