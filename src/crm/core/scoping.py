@@ -189,20 +189,7 @@ def _self_only_rule(user: User, model: Any, spec: ScopeFields) -> tuple[Q, Q] | 
     if not (spec.shared or spec.confidential):
         return None
     owned = model._base_manager.filter(org_id=user.org_id, **{f"{spec.owner}_id": user.pk})
-    arms = [_unordered(owned.values("pk"))]
-    if spec.shared:
-        arms.append(_unordered(_through_rows(model, spec.shared, user)))
-    ownership = _ids_of(arms)
-    rule = ownership
-    if spec.confidential:
-        viewers = model._base_manager.filter(
-            org_id=user.org_id, is_confidential=True, confidential_viewers=user.pk
-        ).values("pk")
-        rule = _ids_of([*arms, _unordered(viewers)])
-    if spec.also is not None:
-        also = spec.also(user)
-        rule, ownership = rule | also, ownership | also
-    return rule, ownership
+    return _listed_rule(user, model, spec, None, [_unordered(owned.values("pk"))])
 
 
 def _team_rule(
@@ -225,17 +212,30 @@ def _team_rule(
         if extra is not None:
             people |= extra
     team = UserModel._base_manager.filter(people, org_id=user.org_id).values("pk")
-    owners = Q(**{f"{spec.owner}_id__any_of": team})
-    arms: list[models.QuerySet] = []
+    return _listed_rule(user, model, spec, Q(**{f"{spec.owner}_id__any_of": team}), [])
+
+
+def _listed_rule(
+    user: User, model: Any, spec: ScopeFields, owners: Q | None, arms: list[models.QuerySet]
+) -> tuple[Q, Q]:
+    """(rule, ownership rule) of the compact rules: ``owners`` (a condition on the owner
+    column, or None) OR ``id = ANY(arms ∪ rows shared with the user)``; the rule adds the
+    confidential rows naming the user as viewer to the id list, and both OR the model's
+    ``also``."""
     if spec.shared:
-        arms.append(_unordered(_through_rows(model, spec.shared, user)))
-    ownership = owners | _ids_of(arms) if arms else owners
-    rule = ownership
+        arms = [*arms, _unordered(_through_rows(model, spec.shared, user))]
+
+    def either(id_arms: list[models.QuerySet]) -> Q:
+        if not id_arms:
+            return owners  # type: ignore[return-value]  # a team rule without shared rows
+        return _ids_of(id_arms) if owners is None else owners | _ids_of(id_arms)
+
+    ownership = rule = either(arms)
     if spec.confidential:
         viewers = model._base_manager.filter(
             org_id=user.org_id, is_confidential=True, confidential_viewers=user.pk
         ).values("pk")
-        rule = owners | _ids_of([*arms, _unordered(viewers)])
+        rule = either([*arms, _unordered(viewers)])
     if spec.also is not None:
         also = spec.also(user)
         rule, ownership = rule | also, ownership | also
